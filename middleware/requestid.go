@@ -1,0 +1,104 @@
+package middleware
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+
+	"github.com/labstack/echo/v4"
+)
+
+// HeaderRequestID is the header that carries the request ID, in canonical
+// form, on both the request (towards the upstream) and the response.
+const HeaderRequestID = "X-Request-Id"
+
+// maxRequestIDLen is the longest incoming request ID that is kept.
+const maxRequestIDLen = 128
+
+// requestIDKey is the echo context key under which the ID is stored.
+const requestIDKey = "hfgate.request_id"
+
+// RequestIDConfig configures [RequestID].
+type RequestIDConfig struct {
+	// Generator returns a new request ID. It is called for every request
+	// without a valid incoming ID and must be safe for concurrent use.
+	// Its result is used as-is, without validation.
+	// Default (nil): 16 random bytes from crypto/rand, hex encoded
+	// (32 lowercase hex characters).
+	Generator func() string
+}
+
+func (c RequestIDConfig) withDefaults() RequestIDConfig {
+	if c.Generator == nil {
+		c.Generator = newRequestID
+	}
+	return c
+}
+
+// RequestID returns middleware that gives every request an ID.
+//
+// An incoming X-Request-ID header is kept when it is 1 to 128 characters
+// from [A-Za-z0-9._:+=/-]; otherwise a new ID is generated. The ID is set on
+// the request header (so it is forwarded upstream), on the response header
+// and in the echo context, where [RequestIDFrom] reads it.
+//
+// Security: the incoming ID is client-controlled. The character set excludes
+// spaces, quotes and control characters so that a kept ID cannot forge log
+// lines or inject into JSON or headers; it is still not unique, so never use
+// it for anything but correlation.
+func RequestID(cfg RequestIDConfig) echo.MiddlewareFunc {
+	cfg = cfg.withDefaults()
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			values := req.Header[HeaderRequestID]
+			var id string
+			if len(values) > 0 && validRequestID(values[0]) {
+				id = values[0]
+				if len(values) > 1 {
+					req.Header.Set(HeaderRequestID, id)
+				}
+			} else {
+				id = cfg.Generator()
+				req.Header.Set(HeaderRequestID, id)
+			}
+			c.Response().Header().Set(HeaderRequestID, id)
+			c.Set(requestIDKey, id)
+			return next(c)
+		}
+	}
+}
+
+// RequestIDFrom returns the request ID that [RequestID] stored in c, or ""
+// when the middleware did not run.
+func RequestIDFrom(c echo.Context) string {
+	id, _ := c.Get(requestIDKey).(string)
+	return id
+}
+
+// validRequestID reports whether an incoming ID may be kept.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		switch {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		case b == '.', b == '_', b == ':', b == '+', b == '=', b == '/', b == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns 16 random bytes, hex encoded.
+func newRequestID() string {
+	var raw [16]byte
+	// crypto/rand.Read never returns an error (Go 1.24+); on a broken
+	// system random source it crashes the program irrecoverably instead.
+	_, _ = rand.Read(raw[:])
+	var buf [32]byte
+	hex.Encode(buf[:], raw[:])
+	return string(buf[:])
+}
