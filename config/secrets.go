@@ -1,0 +1,86 @@
+package config
+
+import (
+	"cmp"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// minSecretLen is the shortest value treated as a secret. Masking shorter
+// values ("1", "yes", "dev") would garble every log line that happens to
+// contain them, and such values protect nothing anyway.
+const minSecretLen = 4
+
+// LooksSecret reports whether a variable's name says it holds a secret:
+// it ends in _KEY, _TOKEN or _SECRET, contains PASSWORD, or is DATABASE_URL
+// or HF_TOKEN. Case is ignored, so openai_api_key counts too.
+func LooksSecret(name string) bool {
+	n := strings.ToUpper(name)
+	switch {
+	case n == "DATABASE_URL", n == "HF_TOKEN":
+		return true
+	case strings.HasSuffix(n, "_KEY"), strings.HasSuffix(n, "_TOKEN"), strings.HasSuffix(n, "_SECRET"):
+		return true
+	case strings.Contains(n, "PASSWORD"):
+		return true
+	}
+	return false
+}
+
+// Missing returns the names in required whose value in environ is unset,
+// empty or only white space, in the order of required. It never returns
+// nil.
+func Missing(environ map[string]string, required []string) []string {
+	missing := []string{}
+	for _, name := range required {
+		if strings.TrimSpace(environ[name]) == "" {
+			missing = append(missing, name)
+		}
+	}
+	return missing
+}
+
+// Secrets returns the values a log handler must mask:
+//
+//   - the values of the required variables,
+//   - the values of every variable in environ whose name [LooksSecret],
+//   - the password in upstream's user info, if any (upstream may be nil).
+//
+// Values are trimmed of surrounding white space; those shorter than 4
+// bytes are skipped. The result has no duplicates and is ordered longest
+// first (then alphabetically), so a masker that replaces in order never
+// leaves part of a longer secret that contains a shorter one. It never
+// returns nil.
+func Secrets(environ map[string]string, required []string, upstream *url.URL) []string {
+	seen := make(map[string]bool)
+	add := func(v string) {
+		if v = strings.TrimSpace(v); len(v) >= minSecretLen {
+			seen[v] = true
+		}
+	}
+	for _, name := range required {
+		add(environ[name])
+	}
+	for name, value := range environ {
+		if LooksSecret(name) {
+			add(value)
+		}
+	}
+	if upstream != nil && upstream.User != nil {
+		if pw, ok := upstream.User.Password(); ok {
+			add(pw)
+		}
+	}
+	secrets := make([]string, 0, len(seen))
+	for v := range seen {
+		secrets = append(secrets, v)
+	}
+	slices.SortFunc(secrets, func(a, b string) int {
+		if c := cmp.Compare(len(b), len(a)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return secrets
+}
