@@ -1,0 +1,1224 @@
+package main
+
+// End-to-end tests: the real hfgate binary supervising the real example
+// backend (examples/chatbot) under real uvicorn, driven only through its
+// black-box contract (environment, HTTP, signals, log output).
+//
+// They need /usr/bin/python3 with fastapi and uvicorn (sh
+// examples/chatbot/deps.sh installs them). Without those the tests skip,
+// except when CI=true, where they fail. -short skips them too.
+//
+// Run: go test -race -count=1 -run TestE2E .
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// e2ePython is the interpreter the example backend runs under.
+const e2ePython = "/usr/bin/python3"
+
+// e2eBuild holds the hfgate binary built for this test run. It is built on
+// first use, so running only unit tests does not pay for it.
+var e2eBuild struct {
+	dir  string
+	once sync.Once
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hfgate-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: make temp dir:", err)
+		os.Exit(1)
+	}
+	e2eBuild.dir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// hfgateBinary returns the path of the binary built from this module,
+// building it once per test run.
+func hfgateBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("e2e: skipped with -short")
+	}
+	e2eBuild.once.Do(func() {
+		path := filepath.Join(e2eBuild.dir, "hfgate")
+		out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
+		if err != nil {
+			e2eBuild.err = fmt.Errorf("go build: %w\n%s", err, out)
+			return
+		}
+		e2eBuild.path = path
+	})
+	if e2eBuild.err != nil {
+		t.Fatalf("build hfgate: %v", e2eBuild.err)
+	}
+	return e2eBuild.path
+}
+
+var pythonCheck struct {
+	once sync.Once
+	err  error
+}
+
+// requireBackend skips the test when the example backend cannot run here,
+// or fails it in CI, where it must run.
+func requireBackend(t *testing.T) {
+	t.Helper()
+	pythonCheck.once.Do(func() {
+		out, err := exec.Command(e2ePython, "-c", "import fastapi, uvicorn").CombinedOutput()
+		if err != nil {
+			pythonCheck.err = fmt.Errorf("%s cannot import fastapi and uvicorn (install them with: sh examples/chatbot/deps.sh): %w: %s",
+				e2ePython, err, bytes.TrimSpace(out))
+		}
+	})
+	if pythonCheck.err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("e2e: %v", pythonCheck.err)
+	}
+	t.Skipf("e2e: %v", pythonCheck.err)
+}
+
+// freePort returns a loopback port that was free a moment ago. Another
+// process could take it before it is used; that race is accepted.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// poll calls check every interval until it reports true or ctx ends. It is
+// for conditions that announce themselves by no event, such as a port
+// starting to accept.
+func poll(ctx context.Context, interval time.Duration, check func() bool) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if check() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatalf("random: %v", err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// logLine is one line of the gateway's output and when the reader saw it.
+type logLine struct {
+	at  time.Time
+	raw string
+}
+
+// fields splits the line into its message and attributes, for both the text
+// format (`TIME LVL message key=value key="quoted value"`) and the JSON one.
+func (l logLine) fields() (msg string, attrs map[string]string) {
+	attrs = map[string]string{}
+	if strings.HasPrefix(l.raw, "{") {
+		var m map[string]any
+		dec := json.NewDecoder(strings.NewReader(l.raw))
+		dec.UseNumber() // so a pid prints as 1234567, not 1.234567e+06
+		if dec.Decode(&m) != nil {
+			return "", attrs
+		}
+		for k, v := range m {
+			if s, ok := v.(string); ok {
+				attrs[k] = s
+			} else {
+				attrs[k] = fmt.Sprint(v)
+			}
+		}
+		return attrs["msg"], attrs
+	}
+	rest := l.raw
+	for range 2 { // time and level
+		i := strings.IndexByte(rest, ' ')
+		if i < 0 {
+			return "", attrs
+		}
+		rest = rest[i+1:]
+	}
+	var words []string
+	for rest = strings.TrimLeft(rest, " "); rest != ""; rest = strings.TrimLeft(rest, " ") {
+		sp := strings.IndexByte(rest, ' ')
+		if sp < 0 {
+			sp = len(rest)
+		}
+		eq := strings.IndexByte(rest[:sp], '=')
+		if eq <= 0 {
+			if len(attrs) == 0 {
+				words = append(words, rest[:sp])
+			}
+			rest = rest[sp:]
+			continue
+		}
+		key := rest[:eq]
+		rest = rest[eq+1:]
+		if q, err := strconv.QuotedPrefix(rest); err == nil && strings.HasPrefix(rest, `"`) {
+			v, _ := strconv.Unquote(q)
+			attrs[key] = v
+			rest = rest[len(q):]
+			continue
+		}
+		sp = strings.IndexByte(rest, ' ')
+		if sp < 0 {
+			sp = len(rest)
+		}
+		attrs[key] = rest[:sp]
+		rest = rest[sp:]
+	}
+	return strings.Join(words, " "), attrs
+}
+
+func (l logLine) msg() string {
+	m, _ := l.fields()
+	return m
+}
+
+func (l logLine) attr(key string) string {
+	_, a := l.fields()
+	return a[key]
+}
+
+// relayed reports whether the line is a relayed line of the child's output.
+func (l logLine) relayed() bool {
+	m, a := l.fields()
+	return m == "upstream" && a["source"] == "upstream"
+}
+
+func msgIs(msg string) func(logLine) bool {
+	return func(l logLine) bool { return l.msg() == msg }
+}
+
+func relayedContains(s string) func(logLine) bool {
+	return func(l logLine) bool { return l.relayed() && strings.Contains(l.attr("line"), s) }
+}
+
+// logTail collects a process's output line by line and lets tests await
+// lines as events.
+type logTail struct {
+	mu      sync.Mutex
+	raw     bytes.Buffer
+	lines   []logLine
+	ended   bool
+	changed chan struct{} // closed and replaced on every new line and at the end
+}
+
+func newLogTail(r io.ReadCloser) *logTail {
+	lt := &logTail{changed: make(chan struct{})}
+	go lt.read(r)
+	return lt
+}
+
+func (lt *logTail) read(r io.ReadCloser) {
+	defer r.Close()
+	br := bufio.NewReader(r)
+	for {
+		s, err := br.ReadString('\n')
+		if s != "" {
+			lt.mu.Lock()
+			lt.raw.WriteString(s)
+			lt.lines = append(lt.lines, logLine{at: time.Now(), raw: strings.TrimRight(s, "\r\n")})
+			lt.notifyLocked()
+			lt.mu.Unlock()
+		}
+		if err != nil {
+			lt.mu.Lock()
+			lt.ended = true
+			lt.notifyLocked()
+			lt.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (lt *logTail) notifyLocked() {
+	close(lt.changed)
+	lt.changed = make(chan struct{})
+}
+
+// await returns the n-th (from 1) line that matches, waiting until it
+// arrives, the output ends, or ctx ends.
+func (lt *logTail) await(ctx context.Context, n int, match func(logLine) bool) (logLine, error) {
+	for {
+		lt.mu.Lock()
+		seen := 0
+		for _, l := range lt.lines {
+			if match(l) {
+				if seen++; seen == n {
+					lt.mu.Unlock()
+					return l, nil
+				}
+			}
+		}
+		changed, ended := lt.changed, lt.ended
+		lt.mu.Unlock()
+		if ended {
+			return logLine{}, errors.New("output ended")
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return logLine{}, ctx.Err()
+		}
+	}
+}
+
+// awaitEnd waits until the output has been read to its end.
+func (lt *logTail) awaitEnd(ctx context.Context) error {
+	for {
+		lt.mu.Lock()
+		changed, ended := lt.changed, lt.ended
+		lt.mu.Unlock()
+		if ended {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (lt *logTail) snapshot() ([]logLine, []byte) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	return slices.Clone(lt.lines), bytes.Clone(lt.raw.Bytes())
+}
+
+func (lt *logTail) count(match func(logLine) bool) int {
+	lines, _ := lt.snapshot()
+	n := 0
+	for _, l := range lines {
+		if match(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// gateway is one running hfgate process with the example backend configured
+// as its supervised upstream.
+type gateway struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	base     string // http://127.0.0.1:PORT
+	port     int
+	started  time.Time // just before exec
+	logs     *logTail
+	exited   chan struct{} // closed once the process has been waited for
+	client   *http.Client
+	mu       sync.Mutex
+	childPID []int // child PIDs seen through /ready
+}
+
+// startGateway runs hfgate with a supervised example backend. env adds to
+// and overrides the defaults below; the environment of the test process is
+// not inherited, so stray variables (or secrets) cannot leak in.
+func startGateway(t *testing.T, env map[string]string) *gateway {
+	t.Helper()
+	bin := hfgateBinary(t)
+	requireBackend(t)
+	dir, err := filepath.Abs(filepath.Join("examples", "chatbot"))
+	if err != nil {
+		t.Fatalf("example dir: %v", err)
+	}
+	port, upPort := freePort(t), freePort(t)
+	full := map[string]string{
+		"PATH":                  os.Getenv("PATH"),
+		"HOST":                  "127.0.0.1",
+		"PORT":                  strconv.Itoa(port),
+		"UPSTREAM_URL":          fmt.Sprintf("http://127.0.0.1:%d", upPort),
+		"UPSTREAM_CMD":          fmt.Sprintf("%s -m uvicorn app:app --host 127.0.0.1 --port %d --use-colors", e2ePython, upPort),
+		"UPSTREAM_DIR":          dir,
+		"UPSTREAM_STOP_TIMEOUT": "3s",
+		"SHUTDOWN_TIMEOUT":      "5s",
+		"STARTUP_SECONDS":       "1",
+		"TOKEN_DELAY":           "0.01",
+		// Keep __pycache__ out of the source tree.
+		"PYTHONDONTWRITEBYTECODE": "1",
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	environ := make([]string, 0, len(full))
+	for k, v := range full {
+		environ = append(environ, k+"="+v)
+	}
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("pipe: %v", err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = environ
+	cmd.Stdout, cmd.Stderr = pw, pw
+	// Its own process group, so clean-up can kill whatever it leaves.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	g := &gateway{
+		t:      t,
+		cmd:    cmd,
+		base:   fmt.Sprintf("http://127.0.0.1:%d", port),
+		port:   port,
+		exited: make(chan struct{}),
+		client: &http.Client{Transport: &http.Transport{Proxy: nil}},
+	}
+	g.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		pr.Close()
+		t.Fatalf("start hfgate: %v", err)
+	}
+	pw.Close()
+	g.logs = newLogTail(pr)
+	go func() {
+		_ = cmd.Wait()
+		close(g.exited)
+	}()
+	t.Cleanup(g.cleanup)
+	return g
+}
+
+// cleanup stops the gateway if it still runs, kills any child it left
+// behind, and prints its output when the test failed.
+func (g *gateway) cleanup() {
+	select {
+	case <-g.exited:
+	default:
+		_ = g.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-g.exited:
+		case <-time.After(10 * time.Second):
+			g.t.Errorf("hfgate did not exit within 10s of SIGTERM; killing its process group")
+			_ = syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
+			<-g.exited
+		}
+	}
+	for _, pid := range g.childPIDs() {
+		if syscall.Kill(pid, 0) == nil {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	g.client.CloseIdleConnections()
+	if g.t.Failed() {
+		_, raw := g.logs.snapshot()
+		g.t.Logf("hfgate output:\n%s", raw)
+	}
+}
+
+var startedServerRE = regexp.MustCompile(`Started server process \[(\d+)\]`)
+
+// childPIDs returns every child PID the test learnt of: from /ready, the
+// "upstream started" log lines and uvicorn's own start-up line.
+func (g *gateway) childPIDs() []int {
+	g.mu.Lock()
+	pids := slices.Clone(g.childPID)
+	g.mu.Unlock()
+	lines, _ := g.logs.snapshot()
+	for _, l := range lines {
+		if l.msg() == "upstream started" {
+			if pid, err := strconv.Atoi(l.attr("pid")); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		if m := startedServerRE.FindStringSubmatch(l.attr("line")); m != nil {
+			if pid, err := strconv.Atoi(m[1]); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	slices.Sort(pids)
+	return slices.Compact(pids)
+}
+
+// awaitLog returns the n-th line that matches, failing the test if none comes.
+func (g *gateway) awaitLog(ctx context.Context, n int, what string, match func(logLine) bool) logLine {
+	g.t.Helper()
+	l, err := g.logs.await(ctx, n, match)
+	if err != nil {
+		g.t.Fatalf("await log line %q (#%d): %v", what, n, err)
+	}
+	return l
+}
+
+// stop sends SIGTERM and returns the exit code once the process has exited
+// and its output has been read to the end.
+func (g *gateway) stop(ctx context.Context) int {
+	g.t.Helper()
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		g.t.Fatalf("SIGTERM hfgate: %v", err)
+	}
+	return g.wait(ctx)
+}
+
+func (g *gateway) wait(ctx context.Context) int {
+	g.t.Helper()
+	select {
+	case <-g.exited:
+	case <-ctx.Done():
+		g.t.Fatalf("hfgate did not exit: %v", ctx.Err())
+	}
+	if err := g.logs.awaitEnd(ctx); err != nil {
+		g.t.Fatalf("hfgate output did not end: %v", err)
+	}
+	return g.cmd.ProcessState.ExitCode()
+}
+
+// reply is a fully read HTTP response.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) String() string {
+	return fmt.Sprintf("%d %s", r.status, r.body)
+}
+
+// request sends one request; header holds key, value pairs.
+func (g *gateway) request(ctx context.Context, method, path, body string, header ...string) (reply, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, g.base+path, rd)
+	if err != nil {
+		return reply{}, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return reply{}, fmt.Errorf("read body: %w", err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+func (g *gateway) mustRequest(ctx context.Context, method, path, body string, header ...string) reply {
+	g.t.Helper()
+	r, err := g.request(ctx, method, path, body, header...)
+	if err != nil {
+		g.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// readyBody is the JSON of GET /ready.
+type readyBody struct {
+	State      string   `json:"state"`
+	Upstream   string   `json:"upstream"`
+	RetryAfter int      `json:"retry_after"`
+	Missing    []string `json:"missing"`
+	Supervisor *struct {
+		State    string          `json:"state"`
+		PID      int             `json:"pid"`
+		Restarts int             `json:"restarts"`
+		LastExit json.RawMessage `json:"last_exit"`
+	} `json:"supervisor"`
+}
+
+// ready fetches and decodes /ready, noting the child's PID for clean-up.
+func (g *gateway) ready(ctx context.Context) (reply, readyBody, error) {
+	r, err := g.request(ctx, http.MethodGet, "/ready", "")
+	if err != nil {
+		return r, readyBody{}, err
+	}
+	var rb readyBody
+	if err := json.Unmarshal(r.body, &rb); err != nil {
+		return r, rb, fmt.Errorf("decode /ready %s: %w", r, err)
+	}
+	if rb.Supervisor != nil && rb.Supervisor.PID > 0 {
+		g.mu.Lock()
+		g.childPID = append(g.childPID, rb.Supervisor.PID)
+		g.mu.Unlock()
+	}
+	return r, rb, nil
+}
+
+// awaitReady polls /ready until it answers 200 and returns its body and the
+// time it was first seen ready.
+func (g *gateway) awaitReady(ctx context.Context, interval time.Duration) (readyBody, time.Time) {
+	g.t.Helper()
+	var (
+		last  string
+		rb    readyBody
+		since time.Time
+	)
+	err := poll(ctx, interval, func() bool {
+		r, b, err := g.ready(ctx)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = r.String()
+		if r.status != http.StatusOK {
+			return false
+		}
+		rb, since = b, time.Now()
+		return true
+	})
+	if err != nil {
+		g.t.Fatalf("await /ready 200: %v (last answer: %s)", err, last)
+	}
+	return rb, since
+}
+
+// awaitPort waits until the gateway's port accepts connections.
+func (g *gateway) awaitPort(ctx context.Context) time.Time {
+	g.t.Helper()
+	var at time.Time
+	var d net.Dialer
+	err := poll(ctx, 2*time.Millisecond, func() bool {
+		c, err := d.DialContext(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", g.port))
+		if err != nil {
+			return false
+		}
+		at = time.Now()
+		c.Close()
+		return true
+	})
+	if err != nil {
+		g.t.Fatalf("await port %d: %v", g.port, err)
+	}
+	return at
+}
+
+// errorBody is the gateway's JSON error shape.
+type errorBody struct {
+	Error      string   `json:"error"`
+	State      string   `json:"state"`
+	RetryAfter int      `json:"retry_after"`
+	RequestID  string   `json:"request_id"`
+	Missing    []string `json:"missing"`
+	Hint       string   `json:"hint"`
+}
+
+// checkNotReady checks the contract's not-ready answer and returns its body.
+func checkNotReady(t *testing.T, r reply, states ...string) errorBody {
+	t.Helper()
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("got status %d, want 503 (body %s)", r.status, r.body)
+	}
+	ra, err := strconv.Atoi(r.header.Get("Retry-After"))
+	if err != nil || ra < 1 || ra > 30 {
+		t.Errorf("got Retry-After %q, want an integer in 1..30", r.header.Get("Retry-After"))
+	}
+	if got := r.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("got Cache-Control %q, want no-store", got)
+	}
+	var eb errorBody
+	if err := json.Unmarshal(r.body, &eb); err != nil {
+		t.Fatalf("decode 503 body %s: %v", r.body, err)
+	}
+	if eb.Error == "" {
+		t.Errorf("got empty error in %s, want a message", r.body)
+	}
+	if !slices.Contains(states, eb.State) {
+		t.Errorf("got state %q, want one of %q", eb.State, states)
+	}
+	if eb.RetryAfter != ra {
+		t.Errorf("got retry_after %d, want %d (the Retry-After header)", eb.RetryAfter, ra)
+	}
+	if eb.RequestID == "" || eb.RequestID != r.header.Get("X-Request-ID") {
+		t.Errorf("got request_id %q, X-Request-ID %q, want both equal and non-empty", eb.RequestID, r.header.Get("X-Request-ID"))
+	}
+	return eb
+}
+
+type chatReply struct {
+	Reply string `json:"reply"`
+	Model string `json:"model"`
+}
+
+func checkChat(t *testing.T, r reply, want string) {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("POST /chat: got %s, want 200", r)
+	}
+	var cr chatReply
+	if err := json.Unmarshal(r.body, &cr); err != nil {
+		t.Fatalf("decode /chat body %s: %v", r.body, err)
+	}
+	if cr.Reply != want || cr.Model != "echo-bot-1" {
+		t.Errorf("got reply %q model %q, want %q and echo-bot-1", cr.Reply, cr.Model, want)
+	}
+}
+
+// sseEvent is one server-sent event and when the client finished reading it.
+type sseEvent struct {
+	event string
+	data  string
+	at    time.Time
+}
+
+// nextEvent reads one event (up to its blank line).
+func nextEvent(br *bufio.Reader) (sseEvent, error) {
+	var ev sseEvent
+	seen := false
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			if err == io.EOF && line == "" && !seen {
+				return ev, io.EOF
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return ev, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case line == "":
+			if seen {
+				ev.at = time.Now()
+				return ev, nil
+			}
+		case strings.HasPrefix(line, "event:"):
+			ev.event, seen = strings.TrimSpace(strings.TrimPrefix(line, "event:")), true
+		case strings.HasPrefix(line, "data:"):
+			ev.data, seen = strings.TrimSpace(strings.TrimPrefix(line, "data:")), true
+		}
+	}
+}
+
+func eventToken(t *testing.T, ev sseEvent) string {
+	t.Helper()
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(ev.data), &tok); err != nil {
+		t.Fatalf("decode event data %q: %v", ev.data, err)
+	}
+	return tok.Token
+}
+
+// openStream starts GET /chat/stream and returns the response and a reader.
+func (g *gateway) openStream(ctx context.Context, message string) (*http.Response, *bufio.Reader) {
+	g.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/chat/stream?message="+url.QueryEscape(message), nil)
+	if err != nil {
+		g.t.Fatalf("new request: %v", err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		g.t.Fatalf("GET /chat/stream: %v", err)
+	}
+	g.t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		g.t.Fatalf("GET /chat/stream: got %d %s, want 200", resp.StatusCode, b)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		g.t.Errorf("got Content-Type %q, want text/event-stream", ct)
+	}
+	return resp, bufio.NewReader(resp.Body)
+}
+
+// botReply is what the example bot answers to message.
+func botReply(message string) string {
+	words := strings.Fields(message)
+	if len(words) == 0 {
+		words = []string{"nothing"}
+	}
+	return "You said: " + strings.Join(words, " ") + ". Thanks for chatting!"
+}
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestE2EColdStart: the port is bound at once, answers 503 (and a status
+// page) while uvicorn loads, then forwards once the backend is ready.
+func TestE2EColdStart(t *testing.T) {
+	// Not parallel, so the start-up figures it logs are not skewed by the
+	// other tests.
+	ctx := testContext(t, 30*time.Second)
+	g := startGateway(t, map[string]string{"STARTUP_SECONDS": "1"})
+
+	bound := g.awaitPort(ctx)
+
+	r := g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "hello"}`)
+	checkNotReady(t, r, "starting")
+
+	r = g.mustRequest(ctx, http.MethodGet, "/", "", "Accept", "text/html,application/xhtml+xml")
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET / (HTML) while cold: got %d %q, want 200 text/html", r.status, r.header.Get("Content-Type"))
+	}
+	r = g.mustRequest(ctx, http.MethodGet, "/", "", "Accept", "application/json")
+	var status struct {
+		State string `json:"state"`
+	}
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &status) != nil || status.State != "starting" {
+		t.Errorf("GET / (JSON) while cold: got %s, want 200 with state starting", r)
+	}
+	r = g.mustRequest(ctx, http.MethodGet, "/healthz", "")
+	if r.status != http.StatusOK {
+		t.Errorf("GET /healthz while cold: got %s, want 200", r)
+	}
+
+	rb, readyAt := g.awaitReady(ctx, 10*time.Millisecond)
+	if rb.State != "ready" {
+		t.Errorf("got /ready state %q, want ready", rb.State)
+	}
+	up := g.awaitLog(ctx, 1, "Uvicorn running on", relayedContains("Uvicorn running on"))
+	t.Logf("exec -> port bound: %v; exec -> uvicorn up: %v; uvicorn up -> /ready 200: %v",
+		bound.Sub(g.started).Round(time.Millisecond), up.at.Sub(g.started).Round(time.Millisecond),
+		readyAt.Sub(up.at).Round(time.Millisecond))
+
+	r = g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "hello world"}`, "X-Request-ID", "e2e-cold-1")
+	checkChat(t, r, botReply("hello world"))
+	if got := r.header.Get("X-Request-ID"); got != "e2e-cold-1" {
+		t.Errorf("got X-Request-ID %q, want the client's e2e-cold-1", got)
+	}
+}
+
+// TestE2EStreaming: SSE events pass through the gateway as they are made,
+// not buffered to the end; WebSockets are forwarded too.
+func TestE2EStreaming(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 40*time.Second)
+	const delay = 300 * time.Millisecond
+	g := startGateway(t, map[string]string{"TOKEN_DELAY": "0.3"})
+	g.awaitReady(ctx, 50*time.Millisecond)
+
+	t.Run("sse", func(t *testing.T) {
+		_, br := g.openStream(ctx, "")
+		var events []sseEvent
+		var text strings.Builder
+		for {
+			ev, err := nextEvent(br)
+			if err != nil {
+				t.Fatalf("read event %d: %v", len(events)+1, err)
+			}
+			events = append(events, ev)
+			if ev.event == "done" {
+				break
+			}
+			text.WriteString(eventToken(t, ev))
+		}
+		if got, want := text.String(), botReply(""); got != want {
+			t.Errorf("got streamed text %q, want %q", got, want)
+		}
+		first, last := events[0], events[len(events)-1]
+		if spread := last.at.Sub(first.at); spread < 2*delay {
+			t.Errorf("got first event %v before the last, want at least %v: the stream was buffered", spread, 2*delay)
+		}
+		t.Logf("%d events over %v", len(events), last.at.Sub(first.at).Round(time.Millisecond))
+	})
+
+	t.Run("websocket", func(t *testing.T) {
+		// A real client library (python websockets) rather than a Go module
+		// this repository would otherwise not need.
+		wsURL := "ws" + strings.TrimPrefix(g.base, "http") + "/ws"
+		messages := []string{"hi", "second message"}
+		out, err := exec.CommandContext(ctx, e2ePython, append([]string{"-c", wsClientScript, wsURL}, messages...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("websocket client: %v\n%s", err, out)
+		}
+		var got []string
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("decode websocket client output %q: %v", out, err)
+		}
+		want := make([]string, len(messages))
+		for i, m := range messages {
+			want[i] = botReply(m)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("got replies %q, want %q", got, want)
+		}
+	})
+}
+
+// wsClientScript connects to argv[1], sends each further argument as a text
+// message, joins the token frames up to "[DONE]", and prints the replies as
+// a JSON list.
+const wsClientScript = `
+import asyncio, json, sys
+import websockets
+
+async def main():
+    replies = []
+    async with websockets.connect(sys.argv[1], open_timeout=5) as ws:
+        for message in sys.argv[2:]:
+            await ws.send(message)
+            parts = []
+            while True:
+                frame = await asyncio.wait_for(ws.recv(), 5)
+                if frame == "[DONE]":
+                    break
+                parts.append(frame)
+            replies.append("".join(parts))
+    print(json.dumps(replies))
+
+asyncio.run(main())
+`
+
+// TestE2ECrashRestart: a backend that exits is reported as not ready and
+// restarted by the supervisor.
+func TestE2ECrashRestart(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 45*time.Second)
+	g := startGateway(t, map[string]string{"EXAMPLE_ALLOW_CRASH": "1"})
+	before, _ := g.awaitReady(ctx, 50*time.Millisecond)
+
+	r := g.mustRequest(ctx, http.MethodPost, "/admin/crash", "")
+	if r.status != http.StatusAccepted {
+		t.Fatalf("POST /admin/crash: got %s, want 202", r)
+	}
+	g.awaitLog(ctx, 1, "upstream exited", msgIs("upstream exited"))
+
+	r = g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "anyone?"}`)
+	checkNotReady(t, r, "crashed", "starting")
+	rr, rb, err := g.ready(ctx)
+	if err != nil {
+		t.Fatalf("GET /ready: %v", err)
+	}
+	if rr.status != http.StatusServiceUnavailable || rr.header.Get("Retry-After") == "" {
+		t.Errorf("GET /ready after crash: got %s (Retry-After %q), want 503 with Retry-After", rr, rr.header.Get("Retry-After"))
+	}
+	if rb.State != "crashed" && rb.State != "starting" {
+		t.Errorf("got /ready state %q after crash, want crashed or starting", rb.State)
+	}
+
+	g.awaitLog(ctx, 2, "upstream started", msgIs("upstream started"))
+	after, _ := g.awaitReady(ctx, 50*time.Millisecond)
+	if after.Supervisor == nil || after.Supervisor.Restarts < 1 {
+		t.Fatalf("got supervisor %+v, want restarts >= 1", after.Supervisor)
+	}
+	if before.Supervisor != nil && after.Supervisor.PID == before.Supervisor.PID {
+		t.Errorf("got the same child PID %d after the restart, want a new one", after.Supervisor.PID)
+	}
+	if len(after.Supervisor.LastExit) == 0 || string(after.Supervisor.LastExit) == "null" {
+		t.Errorf("got no supervisor.last_exit after a crash, want one")
+	}
+	checkChat(t, g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "back"}`), botReply("back"))
+}
+
+// TestE2EKillMidStream: SIGKILL of the backend while it streams ends the
+// client's stream promptly, and the gateway recovers.
+func TestE2EKillMidStream(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 45*time.Second)
+	g := startGateway(t, map[string]string{"TOKEN_DELAY": "0.2"})
+	before, _ := g.awaitReady(ctx, 50*time.Millisecond)
+	if before.Supervisor == nil || before.Supervisor.PID <= 0 {
+		t.Fatalf("got supervisor %+v in /ready, want a child pid", before.Supervisor)
+	}
+
+	// About 50 tokens at 0.2s each: the stream would run for ~10s.
+	_, br := g.openStream(ctx, strings.Repeat("word ", 45))
+	if _, err := nextEvent(br); err != nil {
+		t.Fatalf("read first event: %v", err)
+	}
+	if err := syscall.Kill(before.Supervisor.PID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 child %d: %v", before.Supervisor.PID, err)
+	}
+	killed := time.Now()
+	var end error
+	for end == nil {
+		var ev sseEvent
+		ev, end = nextEvent(br)
+		if ev.event == "done" {
+			t.Fatalf("got the done event after the backend was killed, want the stream cut")
+		}
+	}
+	if took := time.Since(killed); took > 3*time.Second {
+		t.Errorf("stream ended %v after the kill (%v), want within 3s", took, end)
+	}
+	t.Logf("stream ended %v after kill -9: %v", time.Since(killed).Round(time.Millisecond), end)
+
+	after, _ := g.awaitReady(ctx, 50*time.Millisecond)
+	if after.Supervisor == nil || after.Supervisor.Restarts < 1 || after.Supervisor.PID == before.Supervisor.PID {
+		t.Errorf("got supervisor %+v after kill -9 of pid %d, want restarts >= 1 and a new pid", after.Supervisor, before.Supervisor.PID)
+	}
+}
+
+// TestE2EMisconfigured: a missing REQUIRED_ENV secret keeps the backend from
+// starting and is explained to clients, while /healthz stays up.
+func TestE2EMisconfigured(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 20*time.Second)
+	secret := "sk-test-" + randomHex(t, 12)
+	g := startGateway(t, map[string]string{
+		"REQUIRED_ENV":   "OPENAI_API_KEY,DATABASE_URL",
+		"OPENAI_API_KEY": secret,
+	})
+	g.awaitLog(ctx, 1, "misconfigured", func(l logLine) bool { return strings.Contains(l.raw, "misconfigured") })
+
+	rr, rb, err := g.ready(ctx)
+	if err != nil {
+		t.Fatalf("GET /ready: %v", err)
+	}
+	if rr.status != http.StatusServiceUnavailable || rr.header.Get("Retry-After") == "" {
+		t.Errorf("GET /ready: got %s (Retry-After %q), want 503 with Retry-After", rr, rr.header.Get("Retry-After"))
+	}
+	if rb.State != "misconfigured" || !slices.Equal(rb.Missing, []string{"DATABASE_URL"}) {
+		t.Errorf("got /ready state %q missing %q, want misconfigured and [DATABASE_URL]", rb.State, rb.Missing)
+	}
+
+	eb := checkNotReady(t, g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "hi"}`), "misconfigured")
+	if !slices.Equal(eb.Missing, []string{"DATABASE_URL"}) || eb.Hint == "" {
+		t.Errorf("got missing %q hint %q, want [DATABASE_URL] and a hint", eb.Missing, eb.Hint)
+	}
+
+	r := g.mustRequest(ctx, http.MethodGet, "/healthz", "")
+	if r.status != http.StatusOK || !bytes.Contains(r.body, []byte(`"ok"`)) {
+		t.Errorf("GET /healthz: got %s, want 200 {\"status\":\"ok\"}", r)
+	}
+
+	// Stop it, so the whole of its output is in: the child must never have run.
+	if code := g.stop(ctx); code != 0 {
+		t.Errorf("got exit code %d after SIGTERM, want 0", code)
+	}
+	if n := g.logs.count(msgIs("upstream started")); n != 0 {
+		t.Errorf("got %d \"upstream started\" lines, want 0", n)
+	}
+	if n := g.logs.count(logLine.relayed); n != 0 {
+		t.Errorf("got %d relayed child lines, want 0: the child ran", n)
+	}
+	if _, raw := g.logs.snapshot(); bytes.Contains(raw, []byte(secret)) {
+		t.Errorf("the OPENAI_API_KEY value appears in the gateway's output")
+	}
+}
+
+// TestE2ESigtermDrains: SIGTERM lets an open stream finish, then stops the
+// child and exits 0.
+func TestE2ESigtermDrains(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 40*time.Second)
+	g := startGateway(t, map[string]string{"TOKEN_DELAY": "0.2", "SHUTDOWN_TIMEOUT": "15s"})
+	rb, _ := g.awaitReady(ctx, 50*time.Millisecond)
+	if rb.Supervisor == nil || rb.Supervisor.PID <= 0 {
+		t.Fatalf("got supervisor %+v in /ready, want a child pid", rb.Supervisor)
+	}
+	pid := rb.Supervisor.PID
+
+	const message = "one two three four five six seven eight" // ~13 tokens, ~2.6s
+	_, br := g.openStream(ctx, message)
+	ev, err := nextEvent(br)
+	if err != nil {
+		t.Fatalf("read first event: %v", err)
+	}
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM hfgate: %v", err)
+	}
+	var text strings.Builder
+	for ev.event != "done" {
+		text.WriteString(eventToken(t, ev))
+		if ev, err = nextEvent(br); err != nil {
+			t.Fatalf("stream cut during drain after %q: %v", text.String(), err)
+		}
+	}
+	if got, want := text.String(), botReply(message); got != want {
+		t.Errorf("got streamed text %q, want %q", got, want)
+	}
+
+	if code := g.wait(ctx); code != 0 {
+		t.Errorf("got exit code %d after SIGTERM, want 0", code)
+	}
+	var last error
+	if err := poll(ctx, 20*time.Millisecond, func() bool {
+		last = syscall.Kill(pid, 0)
+		return errors.Is(last, syscall.ESRCH)
+	}); err != nil {
+		t.Errorf("child %d still exists after hfgate exited (kill -0: %v)", pid, last)
+	}
+}
+
+// TestE2ERelayedLines: the child's output is relayed as tagged, colourless
+// lines in both log formats.
+func TestE2ERelayedLines(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t, 30*time.Second)
+			g := startGateway(t, map[string]string{"LOG_FORMAT": format})
+			g.awaitReady(ctx, 50*time.Millisecond)
+			checkChat(t, g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "log me"}`), botReply("log me"))
+			g.awaitLog(ctx, 1, "uvicorn access line", relayedContains("POST /chat"))
+			if code := g.stop(ctx); code != 0 {
+				t.Errorf("got exit code %d after SIGTERM, want 0", code)
+			}
+
+			lines, raw := g.logs.snapshot()
+			if i := bytes.IndexByte(raw, 0x1b); i >= 0 {
+				t.Errorf("got an ESC byte in the output: %q", raw[max(0, i-40):min(len(raw), i+40)])
+			}
+			streams := map[string]int{}
+			for _, l := range lines {
+				if format == "json" {
+					var m map[string]any
+					if err := json.Unmarshal([]byte(l.raw), &m); err != nil {
+						t.Errorf("got a line that is not a JSON object: %q", l.raw)
+						continue
+					}
+				}
+				if !l.relayed() {
+					continue
+				}
+				line := l.attr("line")
+				streams[l.attr("stream")]++
+				if strings.ContainsRune(line, 0x1b) || strings.Contains(line, "[0m") {
+					t.Errorf("got a relayed line with colour codes left: %q", line)
+				}
+			}
+			if len(streams) != 2 || streams["stdout"] == 0 || streams["stderr"] == 0 {
+				t.Errorf("got relayed lines per stream tag %v, want some on stdout and on stderr, and no other tag", streams)
+			}
+			access := g.logs.count(relayedContains(`"POST /chat HTTP/1.1" 200`))
+			if access != 1 {
+				t.Errorf("got %d relayed uvicorn access lines for POST /chat, want 1 (colours stripped)", access)
+			}
+		})
+	}
+}
+
+// TestE2ESecretsMasked: a backend that logs its API key does not get it into
+// the gateway's output.
+func TestE2ESecretsMasked(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	secret := "sk-test-" + randomHex(t, 16)
+	g := startGateway(t, map[string]string{
+		"OPENAI_API_KEY":   secret,
+		"EXAMPLE_ECHO_ENV": "OPENAI_API_KEY",
+		"REQUIRED_ENV":     "OPENAI_API_KEY",
+	})
+	l := g.awaitLog(ctx, 1, "careless debug line", relayedContains("debug: OPENAI_API_KEY="))
+	if line := l.attr("line"); !strings.Contains(line, "OPENAI_API_KEY=***") {
+		t.Errorf("got relayed line %q, want the value masked as ***", line)
+	}
+	g.awaitReady(ctx, 50*time.Millisecond)
+	if code := g.stop(ctx); code != 0 {
+		t.Errorf("got exit code %d after SIGTERM, want 0", code)
+	}
+	if _, raw := g.logs.snapshot(); bytes.Contains(raw, []byte(secret)) {
+		t.Errorf("the OPENAI_API_KEY value appears in the gateway's output")
+	}
+}
+
+// TestE2EBadConfig: configuration errors exit 2 naming the variable, not its
+// value; -h prints the help.
+func TestE2EBadConfig(t *testing.T) {
+	t.Parallel()
+	bin := hfgateBinary(t)
+	tests := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		wantCode int
+		want     []string // in the output
+		notWant  []string // values that must not be echoed
+	}{
+		{
+			name:     "bad upstream url",
+			env:      map[string]string{"UPSTREAM_URL": "notaurl"},
+			wantCode: 2,
+			want:     []string{"UPSTREAM_URL"},
+			notWant:  []string{"notaurl"},
+		},
+		{
+			name:     "all problems at once",
+			env:      map[string]string{"UPSTREAM_URL": "ftp://files.invalid", "LOG_LEVEL": "loudest"},
+			wantCode: 2,
+			want:     []string{"UPSTREAM_URL", "LOG_LEVEL"},
+			notWant:  []string{"files.invalid", "loudest"},
+		},
+		{
+			name:     "help",
+			args:     []string{"-h"},
+			wantCode: 0,
+			want:     []string{"UPSTREAM_CMD", "REQUIRED_ENV", "GRADIO_SERVER_PORT"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t, 10*time.Second)
+			cmd := exec.CommandContext(ctx, bin, tt.args...)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOST=127.0.0.1", "PORT=" + strconv.Itoa(freePort(t))}
+			for k, v := range tt.env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("hfgate did not exit within the deadline; output:\n%s", out)
+			}
+			var exitErr *exec.ExitError
+			if err != nil && !errors.As(err, &exitErr) {
+				t.Fatalf("run hfgate: %v", err)
+			}
+			if code := cmd.ProcessState.ExitCode(); code != tt.wantCode {
+				t.Errorf("got exit code %d, want %d; output:\n%s", code, tt.wantCode, out)
+			}
+			for _, w := range tt.want {
+				if !bytes.Contains(out, []byte(w)) {
+					t.Errorf("got output without %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.notWant {
+				if bytes.Contains(out, []byte(w)) {
+					t.Errorf("got output echoing the value %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
