@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// answers renders every response the gateway itself gives: the not-ready 503, errors, the
+// status page on "/" while cold, /ready and /healthz. Shapes are fixed and documented in
+// README.md; none carries an internal address or error text.
+type answers struct {
+	readiness *Readiness
+	// child reports the supervised process; nil when UPSTREAM_CMD is not set.
+	child     func() SupervisorStatus
+	upstream  string // UPSTREAM_URL, redacted, for /ready
+	startedAt time.Time
+	now       func() time.Time
+	page      *template.Template // the status page; see newStatusPage
+}
+
+const setSecretsHint = "Set them in the Space's Settings -> Variables and secrets; the Space restarts by itself."
+
+// notReadyBody is the JSON of a 503 while the upstream is not ready.
+type notReadyBody struct {
+	Error      string     `json:"error"`
+	State      State      `json:"state"`
+	RetryAfter int        `json:"retry_after"`
+	RequestID  string     `json:"request_id,omitempty"`
+	Missing    []string   `json:"missing,omitempty"`
+	Hint       string     `json:"hint,omitempty"`
+	Process    *childInfo `json:"process,omitempty"`
+}
+
+// childInfo is the part of the supervisor's status shown to any client.
+type childInfo struct {
+	State       string     `json:"state"`
+	Restarts    int        `json:"restarts"`
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+}
+
+type errorBody struct {
+	Error     string `json:"error"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// readyBody is the JSON of /ready.
+type readyBody struct {
+	State       State             `json:"state"`
+	Ready       bool              `json:"ready"`
+	Since       time.Time         `json:"since"`
+	Uptime      string            `json:"uptime"`
+	Upstream    string            `json:"upstream"`
+	LastStartup string            `json:"last_startup,omitempty"`
+	RetryAfter  int               `json:"retry_after,omitempty"`
+	Message     string            `json:"message,omitempty"`
+	Missing     []string          `json:"missing,omitempty"`
+	Hint        string            `json:"hint,omitempty"`
+	Supervisor  *SupervisorStatus `json:"supervisor,omitempty"`
+}
+
+// message says in one sentence why requests are turned away.
+func message(s Snapshot) string {
+	switch s.State {
+	case StateStarting:
+		return "the service is starting; retry after the number of seconds in Retry-After"
+	case StateUnavailable:
+		return "the service is temporarily unavailable; retry after the number of seconds in Retry-After"
+	case StateCrashed:
+		return "the service stopped unexpectedly and is being restarted; retry after the number of seconds in Retry-After"
+	case StateMisconfigured:
+		return "the service is missing required settings: " + strings.Join(s.Missing, ", ")
+	default:
+		return "the service is ready"
+	}
+}
+
+// retryAfter returns the Retry-After estimate, counting a scheduled restart.
+func (a *answers) retryAfter() int {
+	var next time.Time
+	if a.child != nil {
+		next = a.child().NextAttempt
+	}
+	return a.readiness.RetryAfter(next)
+}
+
+func (a *answers) childInfo() *childInfo {
+	if a.child == nil {
+		return nil
+	}
+	st := a.child()
+	info := &childInfo{State: string(st.State), Restarts: st.Restarts}
+	if !st.NextAttempt.IsZero() {
+		t := st.NextAttempt.UTC().Truncate(time.Millisecond)
+		info.NextAttempt = &t
+	}
+	return info
+}
+
+// writeNotReady answers 503 with Retry-After and the state, for any forwarded request while
+// the upstream is not ready.
+func (a *answers) writeNotReady(w http.ResponseWriter, r *http.Request, requestID string) {
+	snap := a.readiness.Snapshot()
+	body := notReadyBody{
+		Error:      message(snap),
+		State:      snap.State,
+		RetryAfter: a.retryAfter(),
+		RequestID:  requestID,
+		Process:    a.childInfo(),
+	}
+	if snap.State == StateReady {
+		// The upstream failed this request but a concurrent check already found it back.
+		body.State, body.Error = StateUnavailable, message(Snapshot{State: StateUnavailable})
+	}
+	if snap.State == StateMisconfigured {
+		body.Missing, body.Hint = snap.Missing, setSecretsHint
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(body.RetryAfter))
+	writeJSON(w, r, http.StatusServiceUnavailable, body)
+}
+
+// writeError answers a fixed error message as JSON.
+func (a *answers) writeError(w http.ResponseWriter, r *http.Request, code int, msg, requestID string) {
+	writeJSON(w, r, code, errorBody{Error: msg, RequestID: requestID})
+}
+
+// writeReady answers /ready: 200 when ready, else 503 with Retry-After.
+func (a *answers) writeReady(w http.ResponseWriter, r *http.Request) {
+	snap := a.readiness.Snapshot()
+	now := a.now()
+	body := readyBody{
+		State:    snap.State,
+		Ready:    snap.State == StateReady,
+		Since:    snap.Since.UTC().Truncate(time.Millisecond),
+		Uptime:   now.Sub(a.startedAt).Round(time.Second).String(),
+		Upstream: a.upstream,
+	}
+	if snap.LastStartup > 0 {
+		body.LastStartup = snap.LastStartup.Round(time.Millisecond).String()
+	}
+	if a.child != nil {
+		st := a.child()
+		body.Supervisor = &st
+	}
+	code := http.StatusOK
+	if !body.Ready {
+		code = http.StatusServiceUnavailable
+		body.RetryAfter = a.retryAfter()
+		body.Message = message(snap)
+		w.Header().Set("Retry-After", strconv.Itoa(body.RetryAfter))
+	}
+	if snap.State == StateMisconfigured {
+		body.Missing, body.Hint = snap.Missing, setSecretsHint
+	}
+	writeJSON(w, r, code, body)
+}
+
+// writeHealthz answers liveness: the process is up. It stays 200 when misconfigured, so a
+// platform does not restart a container whose problem is its settings.
+func (a *answers) writeHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// writeStatusPage answers GET or HEAD "/" while not ready: 200, so that Hugging Face's start-up
+// check and a visitor both see a live Space. Browsers get HTML that reloads itself.
+func (a *answers) writeStatusPage(w http.ResponseWriter, r *http.Request) {
+	snap := a.readiness.Snapshot()
+	retry := a.retryAfter()
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		body := notReadyBody{Error: message(snap), State: snap.State, RetryAfter: retry, Process: a.childInfo()}
+		if snap.State == StateMisconfigured {
+			body.Missing, body.Hint = snap.Missing, setSecretsHint
+		}
+		writeJSON(w, r, http.StatusOK, body)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_ = a.page.Execute(w, statusPageData{
+		State:   string(snap.State),
+		Refresh: retry,
+		Missing: strings.Join(snap.Missing, ", "),
+		Hint:    setSecretsHint,
+	})
+}
+
+type statusPageData struct {
+	State   string
+	Refresh int
+	Missing string
+	Hint    string
+}
+
+// newStatusPage parses the status page template. It is a constant text, so Must cannot fail
+// at run time once a test has built it.
+func newStatusPage() *template.Template {
+	return template.Must(template.New("status").Parse(statusPageHTML))
+}
+
+const statusPageHTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{{.Refresh}}">
+<title>{{if .Missing}}Settings missing{{else}}Starting{{end}}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}code{background:#f3f3f3;padding:0 .2em}</style>
+</head><body><main>
+{{if .Missing}}<h1>This Space is missing settings</h1>
+<p>The service needs <code>{{.Missing}}</code>. {{.Hint}}</p>
+{{else}}<h1>This Space is starting</h1>
+<p>The service is warming up (state: <code>{{.State}}</code>). This page reloads by itself in {{.Refresh}} s.</p>
+{{end}}</main></body></html>
+`
+
+// writeJSON writes v as JSON with no-store caching; HEAD gets the headers only.
+func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_ = json.NewEncoder(w).Encode(v)
+}

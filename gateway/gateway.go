@@ -1,0 +1,316 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/middleware"
+	"github.com/labstack/echo/v4"
+)
+
+// Options are what New needs besides the configuration. Zero values are documented per field.
+type Options struct {
+	// Logger is the gateway's logger, normally from NewLogger. Required.
+	Logger *slog.Logger
+	// Environ is the environment handed to the supervised child ("KEY=value" entries).
+	// Zero value: the child gets an empty environment plus PYTHONUNBUFFERED=1.
+	Environ []string
+	// Now is the clock. Zero value: time.Now.
+	Now func() time.Time
+	// DialContext dials the upstream. Zero value: a net.Dialer with a 5 s timeout.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// ProbeInterval is the health-check interval while not ready; while ready it is 25 times
+	// longer, at least 5 s. Zero value: 200ms.
+	ProbeInterval time.Duration
+	// RemindEvery is how often a misconfiguration is logged again. Zero value: 1 minute.
+	RemindEvery time.Duration
+}
+
+// Gateway is hfgate: the HTTP server, the proxy, the readiness state machine, the prober and,
+// when UPSTREAM_CMD is set, the supervisor of the upstream process.
+type Gateway struct {
+	cfg         config.Config
+	logger      *slog.Logger
+	now         func() time.Time
+	readiness   *Readiness
+	proxy       *proxy
+	answers     *answers
+	conns       *hijackedConns
+	prober      *Prober
+	supervisor  *Supervisor // nil when UPSTREAM_CMD is not set
+	remindEvery time.Duration
+	echo        *echo.Echo
+}
+
+// New builds a gateway. It does no I/O: Serve starts everything.
+func New(cfg config.Config, opts Options) (*Gateway, error) {
+	if opts.Logger == nil {
+		return nil, errors.New("gateway: Options.Logger is required")
+	}
+	if cfg.UpstreamURL == nil {
+		return nil, errors.New("gateway: config has no upstream URL")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RemindEvery <= 0 {
+		opts.RemindEvery = time.Minute
+	}
+	g := &Gateway{
+		cfg:         cfg,
+		logger:      opts.Logger,
+		now:         opts.Now,
+		readiness:   NewReadiness(opts.Logger, opts.Now),
+		conns:       newHijackedConns(),
+		remindEvery: opts.RemindEvery,
+	}
+	if len(cfg.UpstreamCmd) > 0 {
+		g.supervisor = &Supervisor{
+			Args:        cfg.UpstreamCmd,
+			Dir:         cfg.UpstreamDir,
+			Env:         childEnv(opts.Environ),
+			Logger:      opts.Logger,
+			StopTimeout: cfg.UpstreamStopTimeout,
+			OnStart:     func(int) { g.readiness.MarkStarted() },
+			OnExit:      func(ExitEvent) { g.readiness.MarkCrashed() },
+		}
+	}
+	g.answers = &answers{
+		readiness: g.readiness,
+		upstream:  cfg.UpstreamURL.Redacted(),
+		startedAt: opts.Now(),
+		now:       opts.Now,
+		page:      newStatusPage(),
+	}
+	if g.supervisor != nil {
+		g.answers.child = g.supervisor.Status
+	}
+	g.proxy = newProxy(proxyConfig{
+		Target:        cfg.UpstreamURL,
+		Trusted:       cfg.TrustedProxies,
+		HeaderTimeout: cfg.UpstreamTimeout,
+		DialContext:   opts.DialContext,
+		Readiness:     g.readiness,
+		Logger:        opts.Logger,
+		Answers:       g.answers,
+		HijackedConns: g.conns,
+	})
+	fast := opts.ProbeInterval
+	if fast <= 0 {
+		fast = 200 * time.Millisecond
+	}
+	g.prober = &Prober{
+		URL:          cfg.UpstreamURL.JoinPath(cfg.UpstreamHealthPath).String(),
+		Client:       &http.Client{Transport: g.proxy.rp.Transport, Timeout: 2 * time.Second},
+		Readiness:    g.readiness,
+		Logger:       opts.Logger,
+		FastInterval: fast,
+		SlowInterval: max(25*fast, 5*time.Second),
+	}
+	g.echo = g.routes()
+	return g, nil
+}
+
+// childEnv is the child's environment: the gateway's, plus PYTHONUNBUFFERED=1 unless set, so
+// a Python backend's log lines arrive as they are written.
+func childEnv(environ []string) []string {
+	env := append([]string(nil), environ...)
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PYTHONUNBUFFERED=") {
+			return env
+		}
+	}
+	return append(env, "PYTHONUNBUFFERED=1")
+}
+
+// Handler returns the gateway's HTTP handler (for tests and embedding).
+func (g *Gateway) Handler() http.Handler { return g.echo }
+
+// Readiness returns the gateway's state machine.
+func (g *Gateway) Readiness() *Readiness { return g.readiness }
+
+// routes builds the echo instance: middleware in order, the two routes the gateway owns, and
+// everything else to the forwarding handler.
+func (g *Gateway) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = g.handleEchoError
+	e.Use(
+		middleware.RequestID(middleware.RequestIDConfig{}),
+		middleware.AccessLog(middleware.AccessLogConfig{
+			Logger: g.logger,
+			Attrs: func(echo.Context) []slog.Attr {
+				return []slog.Attr{slog.String("upstream", string(g.readiness.Snapshot().State))}
+			},
+			Now: g.now,
+		}),
+		middleware.Recover(middleware.RecoverConfig{Logger: g.logger}),
+	)
+	if len(g.cfg.CORSAllowOrigins) > 0 {
+		// Only when origins are configured: with none, no CORS header may appear at all.
+		e.Use(middleware.CORS(middleware.CORSConfig{
+			AllowOrigins:     g.cfg.CORSAllowOrigins,
+			AllowCredentials: g.cfg.CORSAllowCredentials,
+			AllowHeaders:     g.cfg.CORSAllowHeaders,
+			MaxAge:           g.cfg.CORSMaxAge,
+		}))
+	}
+	e.Use(middleware.BodyLimit(middleware.BodyLimitConfig{Limit: g.cfg.MaxBodyBytes}))
+
+	own := []string{http.MethodGet, http.MethodHead}
+	e.Match(own, "/healthz", func(c echo.Context) error {
+		g.answers.writeHealthz(c.Response(), c.Request())
+		return nil
+	})
+	e.Match(own, "/ready", func(c echo.Context) error {
+		g.answers.writeReady(c.Response(), c.Request())
+		return nil
+	})
+	e.Any("/*", g.forward)
+	e.RouteNotFound("/*", g.forward)
+	return e
+}
+
+// forward proxies a request when the upstream is ready and otherwise gives the not-ready answer
+// (or, for GET/HEAD "/", the status page).
+func (g *Gateway) forward(c echo.Context) error {
+	r := c.Request()
+	if !g.readiness.IsReady() {
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			g.answers.writeStatusPage(c.Response(), r)
+			return nil
+		}
+		g.answers.writeNotReady(c.Response(), r, middleware.RequestIDFrom(c))
+		return nil
+	}
+	w := &proxyWriter{resp: c.Response(), conns: g.conns, websocket: isWebSocket(r)}
+	g.proxy.ServeHTTP(w, r)
+	return nil
+}
+
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// handleEchoError renders errors returned by middleware and handlers in the fixed JSON shape.
+func (g *Gateway) handleEchoError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg := http.StatusInternalServerError, "internal error"
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+		if s, ok := he.Message.(string); ok && code < 500 {
+			msg = s
+		} else {
+			msg = strings.ToLower(http.StatusText(code))
+		}
+	}
+	g.answers.writeError(c.Response(), c.Request(), code, msg, middleware.RequestIDFrom(c))
+}
+
+// Serve runs the gateway on ln until ctx is done, then shuts down in order: stop accepting,
+// drain in-flight requests and streams (up to SHUTDOWN_TIMEOUT; then end what is left), close
+// WebSockets with 1001, stop the prober and the child. It returns nil after a clean shutdown.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	// Request contexts derive from reqCtx, so that at the drain deadline the requests still
+	// running (long event streams) can be ended cleanly rather than cut.
+	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
+	srv := &http.Server{
+		Handler:           g.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		// No WriteTimeout: it would cut event streams. UPSTREAM_TIMEOUT bounds the wait for the
+		// upstream's headers instead.
+		BaseContext: func(net.Listener) context.Context { return reqCtx },
+		ErrorLog:    slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	var childDone chan struct{}
+	if len(g.cfg.Missing) > 0 {
+		g.readiness.MarkMisconfigured(g.cfg.Missing)
+		wg.Go(func() { g.remindMisconfigured(bg) })
+	} else {
+		wg.Go(func() { g.prober.Run(bg) })
+		if g.supervisor != nil {
+			childCtx, stopChild := context.WithCancel(context.WithoutCancel(ctx))
+			defer stopChild()
+			childDone = make(chan struct{})
+			go func() {
+				defer close(childDone)
+				if err := g.supervisor.Run(childCtx); err != nil {
+					g.logger.Error("supervisor stopped", "err", err)
+				}
+			}()
+			defer func() { stopChild(); <-childDone }()
+		}
+	}
+	defer func() { stopBackground(); wg.Wait() }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	}
+	g.shutdown(srv, cancelRequests)
+	return nil
+}
+
+// shutdown drains the HTTP server. The child is stopped afterwards by Serve's deferred calls,
+// so in-flight requests can still reach it while they finish.
+func (g *Gateway) shutdown(srv *http.Server, cancelRequests context.CancelFunc) {
+	start := g.now()
+	g.logger.Info("shutting down: draining requests", "timeout", g.cfg.ShutdownTimeout)
+	drainCtx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		// Deadline: end what is still running. Event streams end cleanly (see eventStreamBody).
+		g.logger.Warn("drain deadline reached: ending open requests")
+		cancelRequests()
+		closeCtx, cancelClose := context.WithTimeout(context.Background(), time.Second)
+		if err := srv.Shutdown(closeCtx); err != nil {
+			_ = srv.Close()
+		}
+		cancelClose()
+	}
+	if n := g.conns.CloseAll(); n > 0 {
+		g.logger.Info("closed upgraded connections", "count", n)
+	}
+	g.logger.Info("requests drained", "took", g.now().Sub(start).Round(time.Millisecond))
+}
+
+// remindMisconfigured repeats the misconfiguration in the log, since the first line scrolls
+// away in the Space's log console.
+func (g *Gateway) remindMisconfigured(ctx context.Context) {
+	t := time.NewTicker(g.remindEvery)
+	defer t.Stop()
+	for {
+		g.logMisconfigured()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (g *Gateway) logMisconfigured() {
+	g.logger.Error("misconfigured: required variables are missing; the upstream is not started",
+		"missing", strings.Join(g.cfg.Missing, ","), "hint", setSecretsHint)
+}

@@ -1,0 +1,179 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/lmittmann/tint"
+)
+
+// LogOptions configures NewLogger.
+type LogOptions struct {
+	// Format is "text" (tint, no colour, RFC 3339 times) or "json" (one JSON object a line).
+	// Zero value: "text".
+	Format string
+	// Level is the minimum level logged. Zero value: slog.LevelInfo.
+	Level slog.Level
+	// Secrets are values that must never reach the log; every exact occurrence in the message or
+	// in a string attribute is replaced by "***". Zero value: nothing is masked.
+	Secrets []string
+}
+
+// NewLogger returns the one logger hfgate writes through. Whatever the format, every record
+// passes a cleaning step first: ANSI escape sequences and other control characters are removed
+// from the message and from every string (and error) attribute, and secret values are masked.
+// The cleaning is what lets foreign text (child output, upstream error strings) be logged as an
+// attribute without garbling the Hugging Face log console or leaking a key.
+func NewLogger(w io.Writer, opts LogOptions) *slog.Logger {
+	var next slog.Handler
+	if opts.Format == "json" {
+		next = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: opts.Level})
+	} else {
+		next = tint.NewHandler(w, &tint.Options{Level: opts.Level, TimeFormat: time.RFC3339, NoColor: true})
+	}
+	return slog.New(newCleanHandler(next, opts.Secrets))
+}
+
+// cleanHandler is a slog.Handler that sanitises records before passing them on.
+type cleanHandler struct {
+	next    slog.Handler
+	secrets []string          // values to mask, longest first so a secret containing another is masked whole
+	mask    *strings.Replacer // nil when there are no secrets
+}
+
+func newCleanHandler(next slog.Handler, secrets []string) *cleanHandler {
+	h := &cleanHandler{next: next}
+	var pairs []string
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		h.secrets = append(h.secrets, s)
+		pairs = append(pairs, s, "***")
+	}
+	if len(pairs) > 0 {
+		h.mask = strings.NewReplacer(pairs...)
+	}
+	return h
+}
+
+func (h *cleanHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+func (h *cleanHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, h.clean(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.cleanAttr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h *cleanHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	cleaned := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		cleaned[i] = h.cleanAttr(a)
+	}
+	return &cleanHandler{next: h.next.WithAttrs(cleaned), secrets: h.secrets, mask: h.mask}
+}
+
+func (h *cleanHandler) WithGroup(name string) slog.Handler {
+	return &cleanHandler{next: h.next.WithGroup(name), secrets: h.secrets, mask: h.mask}
+}
+
+func (h *cleanHandler) cleanAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, h.clean(v.String()))
+	case slog.KindGroup:
+		group := v.Group()
+		cleaned := make([]slog.Attr, len(group))
+		for i, g := range group {
+			cleaned[i] = h.cleanAttr(g)
+		}
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(cleaned...)}
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, h.clean(err.Error()))
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// clean strips terminal escape sequences and control characters (keeping tab and newline,
+// which both handlers quote) and masks secrets. The common case, a short printable string with
+// no secret in it, returns the input without allocating.
+func (h *cleanHandler) clean(s string) string {
+	if needsStrip(s) {
+		s = stripControl(s)
+	}
+	if h.mask != nil {
+		for _, secret := range h.secrets {
+			if strings.Contains(s, secret) {
+				return h.mask.Replace(s)
+			}
+		}
+	}
+	return s
+}
+
+func needsStrip(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// stripControl removes ANSI escape sequences (CSI "ESC [ ... final", OSC "ESC ] ... BEL|ST",
+// and two-byte "ESC x") and any other C0 control character except tab and newline.
+func stripControl(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == 0x1b:
+			i = skipEscape(s, i)
+		case (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f:
+			// dropped
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// skipEscape returns the index of the last byte of the escape sequence starting at s[i] == ESC.
+func skipEscape(s string, i int) int {
+	if i+1 >= len(s) {
+		return i
+	}
+	switch s[i+1] {
+	case '[': // CSI: parameters and intermediates, then one final byte in 0x40..0x7e.
+		for j := i + 2; j < len(s); j++ {
+			if s[j] >= 0x40 && s[j] <= 0x7e {
+				return j
+			}
+		}
+		return len(s) - 1
+	case ']': // OSC: ends at BEL or ESC \.
+		for j := i + 2; j < len(s); j++ {
+			if s[j] == 0x07 {
+				return j
+			}
+			if s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\' {
+				return j + 1
+			}
+		}
+		return len(s) - 1
+	default: // Two-byte sequence such as ESC c.
+		return i + 1
+	}
+}

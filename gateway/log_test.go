@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestLoggerStripsEscapesAndMasksSecrets(t *testing.T) {
+	t.Parallel()
+	const secret = "sk-live-0123456789"
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			log := NewLogger(&buf, LogOptions{Format: format, Secrets: []string{secret}})
+			log = log.With("pre", "\x1b[31mred\x1b[0m")
+			log.Info("hello \x1b[1mbold\x1b[0m",
+				"line", "INFO:     \x1b[32mStarted\x1b[0m key="+secret+" \x1b]0;title\x07done\x00",
+				"err", errors.New("dial "+secret+"\x1b[K"),
+				slog.Group("g", "inner", "x\x1b[2Jy"),
+			)
+			out := buf.String()
+			if strings.ContainsRune(out, 0x1b) {
+				t.Errorf("output contains ESC: %q", out)
+			}
+			if strings.Contains(out, secret) {
+				t.Errorf("output contains the secret: %q", out)
+			}
+			if strings.Count(strings.TrimSpace(out), "\n") != 0 {
+				t.Errorf("output is not one line: %q", out)
+			}
+			for _, want := range []string{"Started", "key=***", "red", "bold", "done", "xy"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output %q lacks %q", out, want)
+				}
+			}
+			if format == "json" {
+				var m map[string]any
+				if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+					t.Fatalf("not JSON: %v", err)
+				}
+				if m["msg"] != "hello bold" {
+					t.Errorf("msg = %q, want %q", m["msg"], "hello bold")
+				}
+			}
+		})
+	}
+}
+
+func TestLoggerTextFormat(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	NewLogger(&buf, LogOptions{}).Info("listening", "addr", "0.0.0.0:7860")
+	out := buf.String()
+	// RFC 3339 time, level, message, attributes.
+	fields := strings.Fields(out)
+	if len(fields) != 4 || fields[1] != "INF" || fields[2] != "listening" || fields[3] != "addr=0.0.0.0:7860" {
+		t.Errorf("text line = %q, want <time> INF listening addr=0.0.0.0:7860", out)
+	}
+	if !strings.HasSuffix(out, "\n") || !strings.Contains(fields[0], "T") {
+		t.Errorf("text line = %q, want an RFC 3339 time and one newline", out)
+	}
+}
+
+func TestLoggerLevel(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	log := NewLogger(&buf, LogOptions{Level: slog.LevelWarn})
+	log.Info("quiet")
+	log.Warn("loud")
+	if out := buf.String(); strings.Contains(out, "quiet") || !strings.Contains(out, "loud") {
+		t.Errorf("output = %q, want only the warning", out)
+	}
+}
+
+func TestStripControl(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, in, want string }{
+		{"plain", "hello world", "hello world"},
+		{"csi colour", "\x1b[1;32mok\x1b[0m", "ok"},
+		{"osc title bel", "\x1b]0;t\x07x", "x"},
+		{"osc title st", "\x1b]0;t\x1b\\x", "x"},
+		{"two byte", "\x1bcx", "x"},
+		{"trailing esc", "x\x1b", "x"},
+		{"unterminated csi", "x\x1b[12", "x"},
+		{"bell and nul", "a\x07b\x00c", "abc"},
+		{"tab and newline kept", "a\tb\nc", "a\tb\nc"},
+		{"carriage return", "progress\r100%", "progress100%"},
+		{"utf-8 kept", "héllo ✓", "héllo ✓"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := stripControl(tt.in); got != tt.want {
+				t.Errorf("stripControl(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func BenchmarkCleanHandlerAccessLine(b *testing.B) {
+	log := NewLogger(discard{}, LogOptions{Format: "json", Secrets: []string{"sk-live-0123456789", "postgres://u:p@h/db"}})
+	b.ReportAllocs()
+	for b.Loop() {
+		log.Info("request", "method", "GET", "path", "/chat/stream", "status", 200, "request_id", "0123456789abcdef0123456789abcdef")
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

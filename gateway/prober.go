@@ -1,0 +1,112 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Prober checks the upstream's health endpoint in a loop and reports to a Readiness. It checks
+// fast while the upstream is not ready, so the gateway turns ready within one FastInterval of the
+// upstream answering, and slowly once it is; Readiness.Wake interrupts the wait.
+type Prober struct {
+	// URL is the absolute health-check URL. Required.
+	URL string
+	// Client sends the checks. Required; its Timeout should be set (see Timeout).
+	Client *http.Client
+	// Readiness receives the results. Required.
+	Readiness *Readiness
+	// Logger logs failed checks at debug level. Required.
+	Logger *slog.Logger
+	// FastInterval is the wait between checks while not ready. Zero value: 200ms.
+	FastInterval time.Duration
+	// SlowInterval is the wait between checks while ready. Zero value: 5s.
+	SlowInterval time.Duration
+	// Timeout bounds one check. Zero value: 2s.
+	Timeout time.Duration
+	// FailureThreshold is how many consecutive failed checks turn a ready upstream unavailable;
+	// one slow answer from a busy upstream should not turn every request away. (A request that
+	// cannot connect at all flips the state at once; see Readiness.MarkUnreachable.)
+	// Zero value: 2.
+	FailureThreshold int
+
+	failures int // consecutive failed checks; only the Run goroutine touches it
+}
+
+func (p *Prober) withDefaults() {
+	if p.FastInterval <= 0 {
+		p.FastInterval = 200 * time.Millisecond
+	}
+	if p.SlowInterval <= 0 {
+		p.SlowInterval = 5 * time.Second
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = 2 * time.Second
+	}
+	if p.FailureThreshold <= 0 {
+		p.FailureThreshold = 2
+	}
+}
+
+// Run checks until ctx is done.
+func (p *Prober) Run(ctx context.Context) {
+	p.withDefaults()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-p.Readiness.Wake():
+		}
+		p.checkOnce(ctx)
+		interval := p.FastInterval
+		if p.Readiness.IsReady() {
+			interval = p.SlowInterval
+		}
+		timer.Reset(interval)
+	}
+}
+
+// checkOnce runs one health check and reports it. Any HTTP answer below 500 counts as up:
+// the upstream is accepting connections and its application answers.
+func (p *Prober) checkOnce(ctx context.Context) bool {
+	p.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	ok := false
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL, nil)
+	if err == nil {
+		req.Header.Set("User-Agent", "hfgate-prober")
+		var resp *http.Response
+		resp, err = p.Client.Do(req)
+		if err == nil {
+			// Drain a little so the connection can be reused; the body is not needed.
+			_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+			_ = resp.Body.Close()
+			ok = resp.StatusCode < http.StatusInternalServerError
+			if !ok {
+				p.Logger.Debug("health check failed", "status", resp.StatusCode)
+			}
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil && ctx.Err() != context.DeadlineExceeded {
+			return false // shutting down: not a verdict on the upstream
+		}
+		p.Logger.Debug("health check failed", "err", err)
+	}
+	if ok {
+		p.failures = 0
+		p.Readiness.MarkReady()
+		return true
+	}
+	p.failures++
+	if p.failures >= p.FailureThreshold {
+		p.Readiness.MarkProbeFailed()
+	}
+	return false
+}

@@ -1,0 +1,245 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"syscall"
+	"time"
+
+	"github.com/hfgate/hfgate/middleware"
+)
+
+// proxy forwards requests to the upstream. It is built once: one httputil.ReverseProxy, one
+// http.Transport, shared by every request.
+type proxy struct {
+	rp        *httputil.ReverseProxy
+	target    *url.URL
+	trusted   []netip.Prefix
+	readiness *Readiness
+	logger    *slog.Logger
+	answers   *answers
+	conns     *hijackedConns
+}
+
+// proxyConfig carries what newProxy needs.
+type proxyConfig struct {
+	Target         *url.URL
+	Trusted        []netip.Prefix
+	HeaderTimeout  time.Duration                                                     // upstream response-header timeout
+	DialContext    func(ctx context.Context, network, addr string) (net.Conn, error) // nil = net.Dialer
+	Readiness      *Readiness
+	Logger         *slog.Logger
+	Answers        *answers
+	HijackedConns  *hijackedConns
+	MaxIdlePerHost int // zero = 256
+}
+
+func newProxy(cfg proxyConfig) *proxy {
+	dial := cfg.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	idle := cfg.MaxIdlePerHost
+	if idle <= 0 {
+		idle = 256
+	}
+	transport := &http.Transport{
+		// Proxy is deliberately nil: HTTP_PROXY in a Space's environment must not capture the
+		// loopback upstream.
+		Proxy:                 nil,
+		DialContext:           dial,
+		MaxIdleConns:          idle,
+		MaxIdleConnsPerHost:   idle,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.HeaderTimeout,
+		ExpectContinueTimeout: 1 * time.Second,
+		// Bodies pass through as the upstream encoded them.
+		DisableCompression: true,
+		// HTTP/1.1 to a loopback upstream: uvicorn speaks nothing else, and h2 would only add
+		// framing cost here.
+		ForceAttemptHTTP2: false,
+		WriteBufferSize:   32 << 10,
+		ReadBufferSize:    32 << 10,
+	}
+	p := &proxy{
+		target:    cfg.Target,
+		trusted:   cfg.Trusted,
+		readiness: cfg.Readiness,
+		logger:    cfg.Logger,
+		answers:   cfg.Answers,
+		conns:     cfg.HijackedConns,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      transport,
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.handleError,
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		BufferPool:     newBufferPool(32 << 10),
+	}
+	return p
+}
+
+// ServeHTTP forwards one request. w is normally echo's *Response wrapped by proxyWriter.
+func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.rp.ServeHTTP(w, r)
+}
+
+// rewrite sets the upstream URL and the forwarding headers. Host policy: the upstream sees its
+// own host (from UPSTREAM_URL) in Host, and the client's in X-Forwarded-Host.
+// X-Forwarded-For/Proto/Host from a trusted peer (HF's edge, a local proxy) are kept and
+// extended; from anyone else they were already removed by ReverseProxy and are set afresh.
+func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(p.target)
+	if !p.isTrusted(pr.In.RemoteAddr) {
+		pr.Out.Header.Del("X-Real-Ip")
+		pr.SetXForwarded()
+		return
+	}
+	if prior, ok := pr.In.Header["X-Forwarded-For"]; ok {
+		pr.Out.Header["X-Forwarded-For"] = prior
+	}
+	pr.SetXForwarded()
+	if proto := pr.In.Header.Get("X-Forwarded-Proto"); proto == "https" || proto == "http" {
+		pr.Out.Header.Set("X-Forwarded-Proto", proto)
+	}
+	if host := pr.In.Header.Get("X-Forwarded-Host"); host != "" {
+		pr.Out.Header.Set("X-Forwarded-Host", host)
+	}
+}
+
+func (p *proxy) isTrusted(remoteAddr string) bool {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, prefix := range p.trusted {
+		if prefix.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// modifyResponse removes the upstream's CORS headers (the gateway owns CORS, and ReverseProxy
+// adds upstream headers to those already set, which would duplicate Access-Control-Allow-Origin)
+// and prepares event streams.
+func (p *proxy) modifyResponse(res *http.Response) error {
+	middleware.StripCORSHeaders(res.Header)
+	if isEventStream(res.Header.Get("Content-Type")) {
+		// Tell any buffering proxy in front (nginx and friends) to pass events at once.
+		res.Header.Set("X-Accel-Buffering", "no")
+		res.Body = &eventStreamBody{ReadCloser: res.Body, p: p, requestID: res.Request.Header.Get(middleware.HeaderRequestID)}
+	}
+	return nil
+}
+
+func isEventStream(contentType string) bool {
+	if contentType == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "text/event-stream"
+}
+
+// eventStreamBody ends an event stream cleanly when the upstream breaks it (a crash, a kill, a
+// shutdown deadline). Events are self-delimiting, so a client that sees a clean end has lost
+// nothing it could parse; an aborted connection, which ReverseProxy would produce, looks like a
+// network failure to a browser. Other bodies keep ReverseProxy's abort: cutting them short
+// cleanly would pass a truncated document off as whole.
+type eventStreamBody struct {
+	io.ReadCloser
+	p         *proxy
+	requestID string
+}
+
+func (b *eventStreamBody) Read(buf []byte) (int, error) {
+	n, err := b.ReadCloser.Read(buf)
+	if err != nil && err != io.EOF {
+		b.p.logger.Warn("event stream from upstream broke; ending it cleanly", "request_id", b.requestID, "err", err)
+		if !errors.Is(err, context.Canceled) {
+			b.p.readiness.poke()
+		}
+		return n, io.EOF
+	}
+	return n, err
+}
+
+// handleError answers when the upstream could not give a response. The client never sees the
+// error text or the upstream's address, only the fixed JSON shapes in answers.
+func (p *proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
+	reqID := r.Header.Get(middleware.HeaderRequestID)
+	var maxBytes *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxBytes):
+		p.answers.writeError(w, r, http.StatusRequestEntityTooLarge, "request body too large", reqID)
+	case r.Context().Err() != nil:
+		// The client went away (or the server is shutting down). The access log records 499.
+		p.answers.writeNotReady(w, r, reqID)
+	case isUnreachable(err):
+		p.readiness.MarkUnreachable()
+		p.logger.Warn("upstream unreachable", "request_id", reqID, "err", err)
+		p.answers.writeNotReady(w, r, reqID)
+	case isTimeout(err):
+		p.logger.Warn("upstream timed out", "request_id", reqID, "err", err)
+		p.answers.writeError(w, r, http.StatusGatewayTimeout, "the service took too long to answer", reqID)
+	default:
+		p.logger.Warn("upstream request failed", "request_id", reqID, "err", err)
+		p.answers.writeError(w, r, http.StatusBadGateway, "the service gave an invalid answer", reqID)
+	}
+}
+
+// isUnreachable reports errors that mean the upstream process is not there (or went away
+// before answering): refused or reset connections, and a connection closed before a response.
+func isUnreachable(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// bufferPool is a small free list of copy buffers for ReverseProxy (a channel rather than
+// sync.Pool, which would allocate a header on every Put of a slice).
+type bufferPool struct {
+	size int
+	pool chan []byte
+}
+
+func newBufferPool(size int) *bufferPool {
+	return &bufferPool{size: size, pool: make(chan []byte, 64)}
+}
+
+func (b *bufferPool) Get() []byte {
+	select {
+	case buf := <-b.pool:
+		return buf
+	default:
+		return make([]byte, b.size)
+	}
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	select {
+	case b.pool <- buf:
+	default:
+	}
+}

@@ -1,0 +1,191 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a manually advanced clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// logRecords decodes JSON log lines.
+func logRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func jsonLogger(buf *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestReadinessTransitions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		steps func(r *Readiness, clock *fakeClock)
+		want  State
+	}{
+		{"initial", func(*Readiness, *fakeClock) {}, StateStarting},
+		{"probe passes", func(r *Readiness, _ *fakeClock) { r.MarkReady() }, StateReady},
+		{"probe fails while starting stays starting", func(r *Readiness, _ *fakeClock) { r.MarkProbeFailed() }, StateStarting},
+		{"probe fails while ready", func(r *Readiness, _ *fakeClock) { r.MarkReady(); r.MarkProbeFailed() }, StateUnavailable},
+		{"unreachable while ready", func(r *Readiness, _ *fakeClock) { r.MarkReady(); r.MarkUnreachable() }, StateUnavailable},
+		{"unreachable while starting stays", func(r *Readiness, _ *fakeClock) { r.MarkUnreachable() }, StateStarting},
+		{"crash", func(r *Readiness, _ *fakeClock) { r.MarkReady(); r.MarkCrashed() }, StateCrashed},
+		{"restart after crash", func(r *Readiness, _ *fakeClock) { r.MarkCrashed(); r.MarkStarted() }, StateStarting},
+		{"misconfigured is terminal", func(r *Readiness, _ *fakeClock) {
+			r.MarkMisconfigured([]string{"A"})
+			r.MarkReady()
+			r.MarkStarted()
+			r.MarkCrashed()
+		}, StateMisconfigured},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			clock := newFakeClock()
+			r := NewReadiness(jsonLogger(&buf), clock.Now)
+			tt.steps(r, clock)
+			if got := r.Snapshot().State; got != tt.want {
+				t.Errorf("state = %q, want %q", got, tt.want)
+			}
+			if got, want := r.IsReady(), tt.want == StateReady; got != want {
+				t.Errorf("IsReady() = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestReadinessLogsEachTransitionOnceWithStartupTime(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	clock := newFakeClock()
+	r := NewReadiness(jsonLogger(&buf), clock.Now)
+	clock.Advance(1500 * time.Millisecond)
+	r.MarkReady()
+	r.MarkReady() // no transition, no line
+	clock.Advance(time.Minute)
+	r.MarkUnreachable()
+	r.MarkUnreachable()
+	clock.Advance(2 * time.Second)
+	r.MarkReady()
+
+	recs := logRecords(t, &buf)
+	if len(recs) != 3 {
+		t.Fatalf("got %d log lines, want 3:\n%s", len(recs), buf.String())
+	}
+	want := []struct{ from, to, cameUp string }{
+		{"starting", "ready", "1.5s"},
+		{"ready", "unavailable", ""},
+		{"unavailable", "ready", "2s"},
+	}
+	for i, w := range want {
+		rec := recs[i]
+		if rec["msg"] != "upstream state" || rec["from"] != w.from || rec["to"] != w.to {
+			t.Errorf("line %d = %v, want upstream state from %s to %s", i, rec, w.from, w.to)
+		}
+		if w.cameUp != "" {
+			got := time.Duration(rec["came_up_in"].(float64)).String()
+			if got != w.cameUp {
+				t.Errorf("line %d came_up_in = %s, want %s", i, got, w.cameUp)
+			}
+		}
+	}
+	if got := r.Snapshot().LastStartup; got != 2*time.Second {
+		t.Errorf("LastStartup = %v, want 2s", got)
+	}
+}
+
+func TestReadinessUnreachableWakesProber(t *testing.T) {
+	t.Parallel()
+	r := NewReadiness(slog.New(slog.DiscardHandler), nil)
+	r.MarkReady()
+	r.MarkUnreachable()
+	select {
+	case <-r.Wake():
+	default:
+		t.Fatal("MarkUnreachable did not wake the prober")
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		steps       func(r *Readiness, clock *fakeClock)
+		nextAttempt time.Duration // from now; 0 = none
+		want        int
+	}{
+		{"no start-up seen: default guess", func(*Readiness, *fakeClock) {}, 0, 5},
+		{"default guess minus time spent", func(_ *Readiness, c *fakeClock) { c.Advance(3 * time.Second) }, 0, 2},
+		{"never below 1", func(_ *Readiness, c *fakeClock) { c.Advance(time.Hour) }, 0, 1},
+		{"observed start-up time", func(r *Readiness, c *fakeClock) {
+			c.Advance(12 * time.Second)
+			r.MarkReady()
+			r.MarkUnreachable()
+			c.Advance(2 * time.Second)
+		}, 0, 10},
+		{"capped at 30", func(r *Readiness, c *fakeClock) {
+			c.Advance(5 * time.Minute)
+			r.MarkReady()
+			r.MarkCrashed()
+		}, 0, 30},
+		{"scheduled restart adds its wait", func(r *Readiness, c *fakeClock) {
+			c.Advance(4 * time.Second)
+			r.MarkReady()
+			r.MarkCrashed()
+		}, 3 * time.Second, 7},
+		{"misconfigured: maximum", func(r *Readiness, _ *fakeClock) { r.MarkMisconfigured([]string{"X"}) }, 0, 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			clock := newFakeClock()
+			r := NewReadiness(slog.New(slog.DiscardHandler), clock.Now)
+			tt.steps(r, clock)
+			var next time.Time
+			if tt.nextAttempt > 0 {
+				next = clock.Now().Add(tt.nextAttempt)
+			}
+			if got := r.RetryAfter(next); got != tt.want {
+				t.Errorf("RetryAfter = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

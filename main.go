@@ -1,0 +1,73 @@
+// Command hfgate is a gateway for a FastAPI chat backend on Hugging Face Spaces: it binds the
+// Space's port at once, answers 503 with Retry-After while the backend is cold, forwards
+// everything (event streams and WebSockets included) once it is ready, owns CORS, and can start
+// and supervise the backend itself. It is configured only by environment variables; run
+// `hfgate -h` for the list.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/gateway"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	code := run(ctx, os.Args[1:], os.Environ(), os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is hfgate without the process around it: it returns the exit code (0 after a clean
+// shutdown, 2 for bad configuration or usage, 1 when the port cannot be bound or serving fails).
+func run(ctx context.Context, args, environ []string, stderr io.Writer) int {
+	start := time.Now()
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "help":
+			config.WriteHelp(stderr)
+			return 0
+		default:
+			fmt.Fprintf(stderr, "hfgate: unknown argument %q: hfgate is configured by environment variables; see hfgate -h\n", a)
+			return 2
+		}
+	}
+	cfg, err := config.Load(env.ToMap(environ))
+	if err != nil {
+		fmt.Fprintf(stderr, "hfgate: invalid configuration:\n%v\n", err)
+		return 2
+	}
+	logger := gateway.NewLogger(stderr, gateway.LogOptions{Format: cfg.LogFormat, Level: cfg.LogLevel, Secrets: cfg.Secrets})
+
+	// Bind before anything slow, so the Space answers from the first moments.
+	ln, err := net.Listen("tcp", cfg.Addr())
+	if err != nil {
+		logger.Error("cannot listen", "addr", cfg.Addr(), "err", err)
+		return 1
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "port_source", cfg.PortSource, "host_source", cfg.HostSource,
+		"bound_in", time.Since(start).Round(time.Microsecond))
+	logger.LogAttrs(ctx, slog.LevelInfo, "config", cfg.LogAttrs()...)
+
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Environ: environ})
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	if err := g.Serve(ctx, ln); err != nil {
+		logger.Error("stopped", "err", err)
+		return 1
+	}
+	logger.Info("stopped")
+	return 0
+}
