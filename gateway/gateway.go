@@ -279,7 +279,13 @@ func (g *Gateway) shutdown(srv *http.Server, cancelRequests context.CancelFunc) 
 	g.logger.Info("shutting down: draining requests", "timeout", g.cfg.ShutdownTimeout)
 	drainCtx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(drainCtx); err != nil {
+	err := srv.Shutdown(drainCtx)
+	// WebSockets are not waited for by Shutdown. Say goodbye (1001) before the request
+	// contexts are canceled below: that would close them without a word.
+	if n := g.conns.CloseAll(); n > 0 {
+		g.logger.Info("closed upgraded connections", "count", n)
+	}
+	if err != nil {
 		// Deadline: end what is still running. Event streams end cleanly (see eventStreamBody).
 		g.logger.Warn("drain deadline reached: ending open requests")
 		cancelRequests()
@@ -288,9 +294,6 @@ func (g *Gateway) shutdown(srv *http.Server, cancelRequests context.CancelFunc) 
 			_ = srv.Close()
 		}
 		cancelClose()
-	}
-	if n := g.conns.CloseAll(); n > 0 {
-		g.logger.Info("closed upgraded connections", "count", n)
 	}
 	g.logger.Info("requests drained", "took", g.now().Sub(start).Round(time.Millisecond))
 }
