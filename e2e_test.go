@@ -9,6 +9,8 @@ package main
 // except when CI=true, where they fail. -short skips them too.
 //
 // Run: go test -race -count=1 -run TestE2E .
+// HFGATE_E2E_LOGS=1 (with -v) prints each hfgate's output even when its test
+// passes.
 
 import (
 	"bufio"
@@ -340,9 +342,9 @@ func (lt *logTail) count(match func(logLine) bool) int {
 	return n
 }
 
-// gateway is one running hfgate process with the example backend configured
+// hfgateProc is one running hfgate process with the example backend configured
 // as its supervised upstream.
-type gateway struct {
+type hfgateProc struct {
 	t        *testing.T
 	cmd      *exec.Cmd
 	base     string // http://127.0.0.1:PORT
@@ -358,7 +360,7 @@ type gateway struct {
 // startGateway runs hfgate with a supervised example backend. env adds to
 // and overrides the defaults below; the environment of the test process is
 // not inherited, so stray variables (or secrets) cannot leak in.
-func startGateway(t *testing.T, env map[string]string) *gateway {
+func startGateway(t *testing.T, env map[string]string) *hfgateProc {
 	t.Helper()
 	bin := hfgateBinary(t)
 	requireBackend(t)
@@ -398,7 +400,7 @@ func startGateway(t *testing.T, env map[string]string) *gateway {
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// Its own process group, so clean-up can kill whatever it leaves.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	g := &gateway{
+	g := &hfgateProc{
 		t:      t,
 		cmd:    cmd,
 		base:   fmt.Sprintf("http://127.0.0.1:%d", port),
@@ -424,7 +426,7 @@ func startGateway(t *testing.T, env map[string]string) *gateway {
 
 // cleanup stops the gateway if it still runs, kills any child it left
 // behind, and prints its output when the test failed.
-func (g *gateway) cleanup() {
+func (g *hfgateProc) cleanup() {
 	select {
 	case <-g.exited:
 	default:
@@ -444,7 +446,7 @@ func (g *gateway) cleanup() {
 		}
 	}
 	g.client.CloseIdleConnections()
-	if g.t.Failed() {
+	if g.t.Failed() || os.Getenv("HFGATE_E2E_LOGS") == "1" {
 		_, raw := g.logs.snapshot()
 		g.t.Logf("hfgate output:\n%s", raw)
 	}
@@ -454,7 +456,7 @@ var startedServerRE = regexp.MustCompile(`Started server process \[(\d+)\]`)
 
 // childPIDs returns every child PID the test learnt of: from /ready, the
 // "upstream started" log lines and uvicorn's own start-up line.
-func (g *gateway) childPIDs() []int {
+func (g *hfgateProc) childPIDs() []int {
 	g.mu.Lock()
 	pids := slices.Clone(g.childPID)
 	g.mu.Unlock()
@@ -476,7 +478,7 @@ func (g *gateway) childPIDs() []int {
 }
 
 // awaitLog returns the n-th line that matches, failing the test if none comes.
-func (g *gateway) awaitLog(ctx context.Context, n int, what string, match func(logLine) bool) logLine {
+func (g *hfgateProc) awaitLog(ctx context.Context, n int, what string, match func(logLine) bool) logLine {
 	g.t.Helper()
 	l, err := g.logs.await(ctx, n, match)
 	if err != nil {
@@ -487,7 +489,7 @@ func (g *gateway) awaitLog(ctx context.Context, n int, what string, match func(l
 
 // stop sends SIGTERM and returns the exit code once the process has exited
 // and its output has been read to the end.
-func (g *gateway) stop(ctx context.Context) int {
+func (g *hfgateProc) stop(ctx context.Context) int {
 	g.t.Helper()
 	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		g.t.Fatalf("SIGTERM hfgate: %v", err)
@@ -495,7 +497,7 @@ func (g *gateway) stop(ctx context.Context) int {
 	return g.wait(ctx)
 }
 
-func (g *gateway) wait(ctx context.Context) int {
+func (g *hfgateProc) wait(ctx context.Context) int {
 	g.t.Helper()
 	select {
 	case <-g.exited:
@@ -520,7 +522,7 @@ func (r reply) String() string {
 }
 
 // request sends one request; header holds key, value pairs.
-func (g *gateway) request(ctx context.Context, method, path, body string, header ...string) (reply, error) {
+func (g *hfgateProc) request(ctx context.Context, method, path, body string, header ...string) (reply, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -547,7 +549,7 @@ func (g *gateway) request(ctx context.Context, method, path, body string, header
 	return reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
-func (g *gateway) mustRequest(ctx context.Context, method, path, body string, header ...string) reply {
+func (g *hfgateProc) mustRequest(ctx context.Context, method, path, body string, header ...string) reply {
 	g.t.Helper()
 	r, err := g.request(ctx, method, path, body, header...)
 	if err != nil {
@@ -571,7 +573,7 @@ type readyBody struct {
 }
 
 // ready fetches and decodes /ready, noting the child's PID for clean-up.
-func (g *gateway) ready(ctx context.Context) (reply, readyBody, error) {
+func (g *hfgateProc) ready(ctx context.Context) (reply, readyBody, error) {
 	r, err := g.request(ctx, http.MethodGet, "/ready", "")
 	if err != nil {
 		return r, readyBody{}, err
@@ -590,7 +592,7 @@ func (g *gateway) ready(ctx context.Context) (reply, readyBody, error) {
 
 // awaitReady polls /ready until it answers 200 and returns its body and the
 // time it was first seen ready.
-func (g *gateway) awaitReady(ctx context.Context, interval time.Duration) (readyBody, time.Time) {
+func (g *hfgateProc) awaitReady(ctx context.Context, interval time.Duration) (readyBody, time.Time) {
 	g.t.Helper()
 	var (
 		last  string
@@ -617,7 +619,7 @@ func (g *gateway) awaitReady(ctx context.Context, interval time.Duration) (ready
 }
 
 // awaitPort waits until the gateway's port accepts connections.
-func (g *gateway) awaitPort(ctx context.Context) time.Time {
+func (g *hfgateProc) awaitPort(ctx context.Context) time.Time {
 	g.t.Helper()
 	var at time.Time
 	var d net.Dialer
@@ -746,7 +748,7 @@ func eventToken(t *testing.T, ev sseEvent) string {
 }
 
 // openStream starts GET /chat/stream and returns the response and a reader.
-func (g *gateway) openStream(ctx context.Context, message string) (*http.Response, *bufio.Reader) {
+func (g *hfgateProc) openStream(ctx context.Context, message string) (*http.Response, *bufio.Reader) {
 	g.t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/chat/stream?message="+url.QueryEscape(message), nil)
 	if err != nil {
@@ -984,6 +986,10 @@ func TestE2EKillMidStream(t *testing.T) {
 	}
 	t.Logf("stream ended %v after kill -9: %v", time.Since(killed).Round(time.Millisecond), end)
 
+	// /ready may still say ready for a moment: wait until the supervisor
+	// has seen the exit and started a new child.
+	g.awaitLog(ctx, 1, "upstream exited", msgIs("upstream exited"))
+	g.awaitLog(ctx, 2, "upstream started", msgIs("upstream started"))
 	after, _ := g.awaitReady(ctx, 50*time.Millisecond)
 	if after.Supervisor == nil || after.Supervisor.Restarts < 1 || after.Supervisor.PID == before.Supervisor.PID {
 		t.Errorf("got supervisor %+v after kill -9 of pid %d, want restarts >= 1 and a new pid", after.Supervisor, before.Supervisor.PID)
