@@ -69,7 +69,7 @@ func (c AccessLogConfig) withDefaults() AccessLogConfig {
 func AccessLog(cfg AccessLogConfig) echo.MiddlewareFunc {
 	cfg = cfg.withDefaults()
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) (err error) {
+		return func(c echo.Context) error {
 			req := c.Request()
 			// Captured up front: handlers may replace the request.
 			method, path, ctx := req.Method, req.URL.Path, req.Context()
