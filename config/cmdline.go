@@ -1,9 +1,6 @@
 package config
 
-import (
-	"errors"
-	"strings"
-)
+import "strings"
 
 // Command is a command line split into words: the program first, then its
 // arguments. Its underlying type is []string, so it can be passed wherever a
@@ -36,9 +33,9 @@ func (c Command) String() string {
 // Errors returned by [SplitCommand]. Their text never includes the input,
 // which may hold a secret.
 var (
-	ErrUnterminatedSingleQuote = errors.New("unterminated single quote")
-	ErrUnterminatedDoubleQuote = errors.New("unterminated double quote")
-	ErrTrailingBackslash       = errors.New("ends with a lone backslash")
+	ErrUnterminatedSingleQuote error = problem("unterminated single quote")
+	ErrUnterminatedDoubleQuote error = problem("unterminated double quote")
+	ErrTrailingBackslash       error = problem("ends with a lone backslash")
 )
 
 // SplitCommand splits a command line into words the way a POSIX shell

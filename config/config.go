@@ -149,7 +149,7 @@ func Load(environ map[string]string) (Config, error) {
 	// Only the variables Config declares go to env, trimmed. Handing env a
 	// non-nil map also keeps it from reading the process environment.
 	parseEnv := make(map[string]string)
-	for _, v := range taggedVars() {
+	for _, v := range Vars() {
 		if value, ok := environ[v.Name]; ok {
 			parseEnv[v.Name] = strings.TrimSpace(value)
 		}
