@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a goroutine-safe bytes.Buffer for run's stderr that signals each write.
+type syncBuffer struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	notify chan struct{}
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{notify: make(chan struct{}, 1)} }
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case b.notify <- struct{}{}:
+	default:
+	}
+	return b.buf.Write(p)
+}
+
+// waitFor waits until the output contains s.
+func (b *syncBuffer) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(b.String(), s) {
+		select {
+		case <-b.notify:
+		case <-deadline:
+			t.Fatalf("output never contained %q:\n%s", s, b.String())
+		}
+	}
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestRunHelp(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"-h", "--help"} {
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{arg}, nil, &out); code != 0 {
+			t.Errorf("run %s = %d, want 0", arg, code)
+		}
+		for _, v := range []string{"PORT", "GRADIO_SERVER_PORT", "UPSTREAM_URL", "UPSTREAM_CMD", "REQUIRED_ENV", "CORS_ALLOW_ORIGINS", "SHUTDOWN_TIMEOUT", "7860", "55s"} {
+			if !strings.Contains(out.String(), v) {
+				t.Errorf("run %s output lacks %q", arg, v)
+			}
+		}
+	}
+}
+
+func TestRunRejectsArguments(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"--port=80"}, nil, &out); code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	if !strings.Contains(out.String(), "environment variables") {
+		t.Errorf("output = %q, want a pointer to the environment", out.String())
+	}
+}
+
+func TestRunBadConfigExits2NamingEveryVariable(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	environ := []string{
+		"UPSTREAM_URL=notaurl-s3cr3t",
+		"PORT=99999",
+		"LOG_LEVEL=loud",
+		"CORS_ALLOW_ORIGINS=*",
+		"CORS_ALLOW_CREDENTIALS=true",
+	}
+	if code := run(context.Background(), nil, environ, &out); code != 2 {
+		t.Fatalf("exit code = %d, want 2; output:\n%s", code, out.String())
+	}
+	got := out.String()
+	for _, v := range []string{"UPSTREAM_URL", "PORT", "LOG_LEVEL", "CORS_ALLOW_CREDENTIALS"} {
+		if !strings.Contains(got, v+":") {
+			t.Errorf("output lacks a line for %s:\n%s", v, got)
+		}
+	}
+	if strings.Contains(got, "s3cr3t") {
+		t.Errorf("output echoes a value:\n%s", got)
+	}
+}
+
+func TestRunServesAndStopsCleanly(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // run binds it again; the race with another process is harmless here
+	out := newSyncBuffer()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	environ := []string{
+		"GRADIO_SERVER_PORT=" + strconv.Itoa(port), "PORT=1", "HOST=127.0.0.1",
+		"UPSTREAM_URL=http://127.0.0.1:1", "HF_TOKEN=hf_abcdefghijklmnop",
+	}
+	go func() { done <- run(ctx, nil, environ, out) }()
+
+	out.waitFor(t, "listening")
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/healthz")
+	if err != nil {
+		t.Fatalf("gateway does not answer after logging listening: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/healthz = %d, want 200", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit code = %d, want 0", code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	log := out.String()
+	if !strings.Contains(log, "port_source=GRADIO_SERVER_PORT") {
+		t.Errorf("start-up line does not name the port source:\n%s", log)
+	}
+	if strings.Contains(log, "hf_abcdefghijklmnop") {
+		t.Errorf("a secret reached the log:\n%s", log)
+	}
+	if strings.ContainsRune(log, 0x1b) {
+		t.Errorf("log contains ESC:\n%s", log)
+	}
+}
+
+func TestRunPortInUseExits1(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out bytes.Buffer
+	environ := []string{"PORT=" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), "HOST=127.0.0.1"}
+	if code := run(context.Background(), nil, environ, &out); code != 1 {
+		t.Errorf("exit code = %d, want 1; output:\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "cannot listen") {
+		t.Errorf("output = %q, want a listen error", out.String())
+	}
+}
