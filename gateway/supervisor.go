@@ -1,0 +1,611 @@
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// SupervisorState is the lifecycle state of a Supervisor's child process.
+type SupervisorState string
+
+// Supervisor states, as reported by Supervisor.Status.
+const (
+	// SupervisorStarting means a start attempt is under way.
+	SupervisorStarting SupervisorState = "starting"
+	// SupervisorRunning means the child process is running.
+	SupervisorRunning SupervisorState = "running"
+	// SupervisorBackoff means the child exited (or failed to start) and the
+	// supervisor waits before the next attempt.
+	SupervisorBackoff SupervisorState = "backoff"
+	// SupervisorStopping means Run's context is done and the child's process
+	// group is being stopped.
+	SupervisorStopping SupervisorState = "stopping"
+	// SupervisorStopped means Run is not running (not yet, or no longer).
+	SupervisorStopped SupervisorState = "stopped"
+)
+
+// Supervisor starts one child process, relays its output, restarts it after
+// exits with capped jittered exponential backoff, and stops its whole process
+// group on shutdown.
+//
+// The child runs in its own process group. When the child (the group leader)
+// exits, whatever is left of its group (background jobs of a shell, workers
+// of a server) is killed with SIGKILL before the next attempt, so orphans
+// cannot keep holding the port or the output pipes.
+//
+// Supervisor is Linux-only (it relies on Pdeathsig and waitid). Set the
+// fields, then call Run once; Status may be called from any goroutine.
+type Supervisor struct {
+	// Args is the command line: Args[0] is the program (looked up in the
+	// gateway's own PATH when it has no slash), the rest its arguments.
+	// Required.
+	Args []string
+
+	// Dir is the child's working directory. Empty means the gateway's
+	// current directory.
+	Dir string
+
+	// Env is the child's full environment, as "KEY=value" strings. Nil means
+	// the gateway's own environment. The caller adds PYTHONUNBUFFERED=1 so
+	// that a Python child's output is relayed as it is written.
+	Env []string
+
+	// Logger receives the supervisor's events and the child's output, one
+	// record per line with message "upstream" and attributes
+	// source=upstream, stream=stdout|stderr, line=<text>. Required.
+	//
+	// Security: the child's text and error strings are passed only as
+	// attribute values; the handler is expected to strip control
+	// characters and mask secrets.
+	Logger *slog.Logger
+
+	// StopTimeout is how long the child's process group gets between
+	// SIGTERM and SIGKILL on shutdown. Zero means 5s.
+	StopTimeout time.Duration
+
+	// MinBackoff is the wait before the first restart; each further
+	// consecutive failure doubles it up to MaxBackoff. Zero means 500ms.
+	MinBackoff time.Duration
+
+	// MaxBackoff caps the wait between restarts (before jitter). Zero means
+	// 30s.
+	MaxBackoff time.Duration
+
+	// StableAfter is the run time after which an exit is not counted as a
+	// consecutive failure: the next wait starts again at MinBackoff. Zero
+	// means 30s.
+	StableAfter time.Duration
+
+	// MaxLineBytes bounds one relayed line; longer lines are cut, logged with
+	// truncated=true, and the rest up to the next newline is discarded.
+	// Zero means 16 KiB.
+	MaxLineBytes int
+
+	// OnStart, if set, is called with the child's PID after each successful
+	// start. It runs on Run's goroutine and must return quickly.
+	OnStart func(pid int)
+
+	// OnExit, if set, is called after each exit or failed start, once the
+	// child's output has been relayed and before the backoff wait. It runs
+	// on Run's goroutine and must return quickly.
+	OnExit func(ExitEvent)
+
+	// Jitter, if set, maps the computed backoff to the wait actually used
+	// (negative results count as zero). Nil means a uniform random
+	// adjustment of up to +-20%.
+	Jitter func(d time.Duration) time.Duration
+
+	mu     sync.Mutex
+	active bool // Run is in progress
+	status SupervisorStatus
+}
+
+// ExitEvent describes one exit of the child, or one failed start.
+type ExitEvent struct {
+	// PID is the child's process ID; 0 when the start failed.
+	PID int
+	// Code is the exit status, or -1 when the child was killed by a signal
+	// or failed to start.
+	Code int
+	// Signal names the signal that killed the child (for example
+	// "SIGKILL"); empty otherwise.
+	Signal string
+	// RunTime is how long the child ran; 0 when the start failed.
+	RunTime time.Duration
+	// Err is the start error; nil when the child started.
+	Err error
+	// Restarts is how many restarts preceded this run (0 for the first).
+	Restarts int
+	// NextAttempt is when the next start is due; zero when the supervisor
+	// is stopping.
+	NextAttempt time.Time
+}
+
+// SupervisorStatus is a snapshot of a Supervisor, shaped for the /ready JSON.
+type SupervisorStatus struct {
+	State SupervisorState `json:"state"`
+	// PID is the running child's process ID; 0 (omitted) when none runs.
+	PID int `json:"pid,omitempty"`
+	// Restarts counts restarts since Run began.
+	Restarts int `json:"restarts"`
+	// LastExit describes the latest exit or failed start; nil before any.
+	LastExit *ExitStatus `json:"last_exit,omitempty"`
+	// NextAttempt is when the next start is due, while in backoff.
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// StartedAt is when the current (or latest) child started.
+	StartedAt time.Time `json:"started_at,omitzero"`
+}
+
+// ExitStatus summarises one exit for SupervisorStatus. It never carries
+// error text, because the status is shown to clients.
+type ExitStatus struct {
+	// Code is the exit status, or -1 (killed by a signal, or start failed).
+	Code int `json:"code"`
+	// Signal names the signal that killed the child, if one did.
+	Signal string `json:"signal,omitempty"`
+	// StartFailed is true when the child could not be started at all.
+	StartFailed bool `json:"start_failed,omitempty"`
+	// RunTime is how long the child ran, rounded to milliseconds, as a Go
+	// duration string such as "1.5s".
+	RunTime string `json:"run_time"`
+	// At is when the exit was observed.
+	At time.Time `json:"at"`
+}
+
+// supervisorSettings are a Supervisor's tunables with defaults applied.
+type supervisorSettings struct {
+	stopTimeout  time.Duration
+	minBackoff   time.Duration
+	maxBackoff   time.Duration
+	stableAfter  time.Duration
+	maxLineBytes int
+	jitter       func(time.Duration) time.Duration
+}
+
+// withDefaults checks the configuration and returns it with zero values
+// replaced by their defaults.
+func (s *Supervisor) withDefaults() (supervisorSettings, error) {
+	var errs []error
+	if len(s.Args) == 0 || s.Args[0] == "" {
+		errs = append(errs, errors.New("no command (Args is empty)"))
+	}
+	if s.Logger == nil {
+		errs = append(errs, errors.New("no Logger"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"StopTimeout", s.StopTimeout},
+		{"MinBackoff", s.MinBackoff},
+		{"MaxBackoff", s.MaxBackoff},
+		{"StableAfter", s.StableAfter},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s is negative", d.name))
+		}
+	}
+	if s.MaxLineBytes < 0 {
+		errs = append(errs, errors.New("MaxLineBytes is negative"))
+	}
+	c := supervisorSettings{
+		stopTimeout:  cmp.Or(s.StopTimeout, 5*time.Second),
+		minBackoff:   cmp.Or(s.MinBackoff, 500*time.Millisecond),
+		maxBackoff:   cmp.Or(s.MaxBackoff, 30*time.Second),
+		stableAfter:  cmp.Or(s.StableAfter, 30*time.Second),
+		maxLineBytes: cmp.Or(s.MaxLineBytes, 16<<10),
+		jitter:       s.Jitter,
+	}
+	if c.jitter == nil {
+		c.jitter = supervisorJitter
+	}
+	if c.minBackoff > c.maxBackoff && s.MinBackoff >= 0 && s.MaxBackoff >= 0 {
+		errs = append(errs, errors.New("MinBackoff is greater than MaxBackoff"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return supervisorSettings{}, fmt.Errorf("configure supervisor: %w", err)
+	}
+	return c, nil
+}
+
+// supervisorJitter spreads d uniformly over [0.8d, 1.2d] so that restarts of
+// many gateways do not synchronise.
+func supervisorJitter(d time.Duration) time.Duration {
+	spread := int64(d) / 5
+	if spread <= 0 {
+		return d
+	}
+	return d + time.Duration(rand.Int64N(2*spread+1)-spread)
+}
+
+// supervisorBackoff returns min(maxB, minB*2^n) without overflowing.
+func supervisorBackoff(n int, minB, maxB time.Duration) time.Duration {
+	d := minB
+	for i := 0; i < n && d < maxB; i++ {
+		if d > maxB/2 {
+			return maxB
+		}
+		d *= 2
+	}
+	return min(d, maxB)
+}
+
+// Status returns a snapshot of the supervisor. It is safe for concurrent use.
+func (s *Supervisor) Status() SupervisorStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	if st.State == "" {
+		st.State = SupervisorStopped
+	}
+	if st.LastExit != nil {
+		le := *st.LastExit
+		st.LastExit = &le
+	}
+	return st
+}
+
+// update changes the status under the lock.
+func (s *Supervisor) update(f func(st *SupervisorStatus)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.status)
+}
+
+// Run supervises the child until ctx is done: it starts the child, relays its
+// output, waits for it to exit, waits out the backoff and starts it again.
+// When ctx is done it sends SIGTERM to the child's process group, SIGKILL to
+// the group after StopTimeout, reaps the child, waits for the output relays
+// and returns nil. A shutdown during the backoff wait returns at once.
+//
+// Run returns an error only for an unusable configuration (for example empty
+// Args or a nil Logger) or when another Run of the same Supervisor is in
+// progress. Start failures are reported through OnExit and the log, and
+// retried like exits.
+//
+// Run must not be called on a goroutine that has locked its OS thread with
+// runtime.LockOSThread and may exit while locked: see startChild.
+func (s *Supervisor) Run(ctx context.Context) error {
+	cfg, err := s.withDefaults()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.active {
+		s.mu.Unlock()
+		return errors.New("run supervisor: already running")
+	}
+	s.active = true
+	s.status = SupervisorStatus{State: SupervisorStarting}
+	s.mu.Unlock()
+	defer s.update(func(st *SupervisorStatus) {
+		s.active = false
+		st.State = SupervisorStopped
+		st.PID = 0
+		st.NextAttempt = time.Time{}
+	})
+
+	failures := 0 // consecutive short runs, the backoff exponent
+	for restarts := 0; ctx.Err() == nil; restarts++ {
+		ev := s.runOnce(ctx, cfg, restarts)
+		exitAt := time.Now()
+
+		stopping := ctx.Err() != nil
+		var delay time.Duration
+		if ev.Err == nil && ev.RunTime >= cfg.stableAfter {
+			failures = 0
+		}
+		if !stopping {
+			delay = max(cfg.jitter(supervisorBackoff(failures, cfg.minBackoff, cfg.maxBackoff)), 0)
+			failures++
+			ev.NextAttempt = exitAt.Add(delay)
+		}
+		s.update(func(st *SupervisorStatus) {
+			st.PID = 0
+			st.LastExit = &ExitStatus{
+				Code:        ev.Code,
+				Signal:      ev.Signal,
+				StartFailed: ev.Err != nil,
+				RunTime:     ev.RunTime.Round(time.Millisecond).String(),
+				At:          exitAt,
+			}
+			st.NextAttempt = ev.NextAttempt
+			if !stopping {
+				st.State = SupervisorBackoff
+			}
+		})
+		s.logExit(ctx, ev, stopping)
+		if s.OnExit != nil {
+			s.OnExit(ev)
+		}
+		if stopping {
+			return nil
+		}
+
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-timer.C:
+		}
+	}
+	return nil
+}
+
+// runOnce starts the child, waits for it to exit (stopping it if ctx is done
+// first) and for its output to be relayed, and describes the exit.
+// NextAttempt is left for the caller.
+func (s *Supervisor) runOnce(ctx context.Context, cfg supervisorSettings, restarts int) ExitEvent {
+	s.update(func(st *SupervisorStatus) {
+		st.State = SupervisorStarting
+		st.Restarts = restarts
+		st.NextAttempt = time.Time{}
+	})
+	c, err := startChild(ctx, s, cfg)
+	if err != nil {
+		return ExitEvent{Code: -1, Err: err, Restarts: restarts}
+	}
+	started := time.Now()
+	s.update(func(st *SupervisorStatus) {
+		st.State = SupervisorRunning
+		st.PID = c.pid
+		st.StartedAt = started
+	})
+	s.Logger.LogAttrs(ctx, slog.LevelInfo, "upstream started",
+		slog.Int("pid", c.pid),
+		// Only the program's base name: the arguments may hold secrets.
+		slog.String("cmd", filepath.Base(s.Args[0])),
+		slog.Int("restarts", restarts),
+	)
+	if s.OnStart != nil {
+		s.OnStart(c.pid)
+	}
+
+	select {
+	case <-c.exited:
+	case <-ctx.Done():
+		s.stop(ctx, c, cfg.stopTimeout)
+	}
+	runTime := time.Since(started)
+	if !c.drain(cfg.stopTimeout) {
+		s.Logger.LogAttrs(ctx, slog.LevelWarn, "upstream output left open",
+			slog.Int("pid", c.pid),
+			slog.String("reason", "a process outside the child's group still holds its stdout or stderr"),
+		)
+	}
+
+	ev := ExitEvent{PID: c.pid, Code: -1, RunTime: runTime, Restarts: restarts}
+	if ps := c.cmd.ProcessState; ps != nil {
+		ev.Code = ps.ExitCode()
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			ev.Code = -1
+			ev.Signal = unix.SignalName(ws.Signal())
+			if ev.Signal == "" {
+				ev.Signal = fmt.Sprintf("signal %d", int(ws.Signal()))
+			}
+		}
+	}
+	return ev
+}
+
+// stop sends SIGTERM to the child's group and, if the child has not exited
+// within timeout, SIGKILL; it returns once the child is reaped.
+func (s *Supervisor) stop(ctx context.Context, c *childProcess, timeout time.Duration) {
+	s.update(func(st *SupervisorStatus) { st.State = SupervisorStopping })
+	s.Logger.LogAttrs(ctx, slog.LevelInfo, "stopping upstream",
+		slog.Int("pid", c.pid), slog.Duration("stop_timeout", timeout))
+	c.signal(syscall.SIGTERM)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-c.exited:
+		return
+	case <-timer.C:
+	}
+	s.Logger.LogAttrs(ctx, slog.LevelWarn, "upstream did not stop in time, killing it",
+		slog.Int("pid", c.pid), slog.Duration("stop_timeout", timeout))
+	c.signal(syscall.SIGKILL)
+	// SIGKILL cannot be caught; only a process stuck in the kernel
+	// (uninterruptible sleep) could delay this, and then there is nothing
+	// better to do than wait for it.
+	<-c.exited
+}
+
+// logExit logs one exit or failed start: at Warn (Error for a failed start)
+// while supervising, at Info when the exit is part of a shutdown.
+func (s *Supervisor) logExit(ctx context.Context, ev ExitEvent, stopping bool) {
+	attrs := make([]slog.Attr, 0, 6)
+	if ev.Err != nil {
+		attrs = append(attrs, slog.Any("err", ev.Err), slog.Int("restarts", ev.Restarts))
+		if !ev.NextAttempt.IsZero() {
+			attrs = append(attrs, slog.Time("next_attempt", ev.NextAttempt))
+		}
+		s.Logger.LogAttrs(ctx, slog.LevelError, "upstream start failed", attrs...)
+		return
+	}
+	attrs = append(attrs, slog.Int("pid", ev.PID))
+	if ev.Signal != "" {
+		attrs = append(attrs, slog.String("signal", ev.Signal))
+	} else {
+		attrs = append(attrs, slog.Int("code", ev.Code))
+	}
+	attrs = append(attrs, slog.Duration("run_time", ev.RunTime), slog.Int("restarts", ev.Restarts))
+	level := slog.LevelInfo
+	if !stopping {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.Time("next_attempt", ev.NextAttempt))
+	}
+	s.Logger.LogAttrs(ctx, level, "upstream exited", attrs...)
+}
+
+// child is one running child process.
+type childProcess struct {
+	cmd     *exec.Cmd
+	pid     int // also the process group ID (Setpgid)
+	exited  chan struct{}
+	readers []*os.File // read ends of the stdout and stderr pipes
+	relays  sync.WaitGroup
+
+	mu     sync.Mutex
+	reaped bool // the leader is (about to be) reaped: its PID may be reused
+}
+
+// startChild starts the child in a new process group with its stdout and
+// stderr relayed to the logger, and a goroutine that reaps it.
+func startChild(ctx context.Context, s *Supervisor, cfg supervisorSettings) (*childProcess, error) {
+	cmd := exec.Command(s.Args[0], s.Args[1:]...)
+	cmd.Dir = s.Dir
+	cmd.Env = s.Env
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Own group: signals reach the child's own children too, and the
+		// group can be killed as a whole.
+		Setpgid: true,
+		// If the gateway dies without stopping the child (SIGKILL, crash),
+		// the kernel kills the child instead of leaving it holding the port.
+		// Caveat: Linux sends this signal when the *thread* that forked the
+		// child exits, not the process. The Go runtime never ends its
+		// threads, except when a goroutine locked with runtime.LockOSThread
+		// returns without unlocking: so Start must not run on such a
+		// goroutine, or the child would be killed when it returns. Also,
+		// the setting is not inherited by grandchildren.
+		Pdeathsig: syscall.SIGKILL,
+	}
+
+	// Our own pipes, not cmd.StdoutPipe: Wait must reap the child as soon
+	// as it exits, while a grandchild may still hold the pipes open. The
+	// relays read until EOF independently, bounded by drain.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start upstream: stdout pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("start upstream: stderr pipe: %w", err)
+	}
+	cmd.Stdout = outW // *os.File: handed to the child as is, no copying goroutine
+	cmd.Stderr = errW
+	err = cmd.Start()
+	// The child holds its own copies of the write ends; ours would keep the
+	// relays from ever seeing EOF.
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("start upstream: %w", err)
+	}
+
+	c := &childProcess{
+		cmd:     cmd,
+		pid:     cmd.Process.Pid,
+		exited:  make(chan struct{}),
+		readers: []*os.File{outR, errR},
+	}
+	for _, p := range []struct {
+		r      *os.File
+		stream string
+	}{{outR, "stdout"}, {errR, "stderr"}} {
+		c.relays.Add(1)
+		go func() {
+			defer c.relays.Done()
+			relayPipe(ctx, s.Logger, p.r, p.stream, cfg.maxLineBytes)
+		}()
+	}
+	go c.wait()
+	return c, nil
+}
+
+// relayPipe runs relayLines and keeps draining the pipe if the logger panics, so
+// that the child never blocks on a full pipe.
+func relayPipe(ctx context.Context, logger *slog.Logger, r io.Reader, stream string, maxLine int) {
+	defer func() {
+		if v := recover(); v != nil {
+			logger.LogAttrs(ctx, slog.LevelError, "upstream relay panicked",
+				slog.String("stream", stream), slog.Any("panic", v))
+			_, _ = io.Copy(io.Discard, r)
+		}
+	}()
+	_ = relayLines(ctx, r, logger, stream, maxLine)
+}
+
+// wait reaps the child. Before reaping it kills what is left of the child's
+// process group: those processes have lost their parent and would otherwise
+// keep the port and the output pipes.
+func (c *childProcess) wait() {
+	// Wait for the exit but leave the child a zombie (WNOWAIT): while it is
+	// unreaped its PID, which is also the group ID, cannot be reused, so
+	// signalling the group cannot hit an unrelated process.
+	var info unix.Siginfo
+	var err error
+	for {
+		err = unix.Waitid(unix.P_PID, c.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	c.mu.Lock()
+	if err == nil {
+		_ = unix.Kill(-c.pid, unix.SIGKILL)
+	}
+	c.reaped = true
+	c.mu.Unlock()
+	// Always Wait, so no zombie is left; its error is the exit status,
+	// read from cmd.ProcessState.
+	_ = c.cmd.Wait()
+	close(c.exited)
+}
+
+// signal sends sig to the child's process group, unless the child has been
+// reaped (its PID could then belong to someone else).
+func (c *childProcess) signal(sig syscall.Signal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reaped {
+		return
+	}
+	_ = unix.Kill(-c.pid, sig)
+}
+
+// drain waits for both relays to reach EOF and closes the pipes. It reports
+// false if it had to give up after timeout, which only happens when a process
+// that left the child's group (setsid) still holds a pipe.
+func (c *childProcess) drain(timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		c.relays.Wait()
+		close(done)
+	}()
+	clean := true
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		clean = false
+		for _, r := range c.readers {
+			// Pipes from os.Pipe are pollable, so this wakes a blocked Read.
+			_ = r.SetReadDeadline(time.Now())
+		}
+		<-done
+	}
+	for _, r := range c.readers {
+		r.Close()
+	}
+	return clean
+}
