@@ -239,7 +239,7 @@ func TestRelayLinesReturnsReadError(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
 	rec := newLogRecorder()
-	r := io.MultiReader(strings.NewReader("whole\npartial"), errReader{boom})
+	r := io.MultiReader(strings.NewReader("whole\npartial"), failingReader{boom})
 	err := relayLines(t.Context(), r, slog.New(rec), "stderr", 100)
 	if !errors.Is(err, boom) {
 		t.Fatalf("got error %v, want %v", err, boom)
@@ -250,9 +250,9 @@ func TestRelayLinesReturnsReadError(t *testing.T) {
 	}
 }
 
-type errReader struct{ err error }
+type failingReader struct{ err error }
 
-func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
 
 // xReader yields n bytes of 'x' without allocating.
 type xReader struct{ n int }

@@ -55,8 +55,8 @@ func supervise(t *testing.T, args []string, adjust func(*Supervisor)) *supervise
 		MaxBackoff:  time.Hour,
 		// Channels are buffered; when full, Run waits for the test (or for
 		// the end of the test).
-		OnStart: func(pid int) { send(ctx, sv.starts, pid) },
-		OnExit:  func(ev ExitEvent) { send(ctx, sv.exits, ev) },
+		OnStart: func(pid int) { sendOrDone(ctx, sv.starts, pid) },
+		OnExit:  func(ev ExitEvent) { sendOrDone(ctx, sv.exits, ev) },
 	}
 	if adjust != nil {
 		adjust(sv.s)
@@ -73,8 +73,8 @@ func supervise(t *testing.T, args []string, adjust func(*Supervisor)) *supervise
 	return sv
 }
 
-// send delivers v unless ctx is done and ch is full.
-func send[T any](ctx context.Context, ch chan<- T, v T) {
+// sendOrDone delivers v unless ctx is done and ch is full.
+func sendOrDone[T any](ctx context.Context, ch chan<- T, v T) {
 	select {
 	case ch <- v: // buffered: also after cancel (the final exit event)
 		return
@@ -199,7 +199,7 @@ func procState(pid int) string {
 	return s[i+2 : i+3]
 }
 
-func atoi(t *testing.T, s string) int {
+func parsePID(t *testing.T, s string) int {
 	t.Helper()
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
@@ -416,8 +416,8 @@ func TestSupervisorStopSignalsWholeGroup(t *testing.T) {
 		wait`
 	sv := superviseScript(t, script, nil)
 	pid := sv.Start(t)
-	gc := atoi(t, sv.WaitLine(t, "grandchild "))
-	sleeper := atoi(t, sv.WaitLine(t, "sleeper "))
+	gc := parsePID(t, sv.WaitLine(t, "grandchild "))
+	sleeper := parsePID(t, sv.WaitLine(t, "sleeper "))
 	gcfd, sleeperfd := pidfdOf(t, gc), pidfdOf(t, sleeper)
 
 	sv.Stop(t)
@@ -448,7 +448,7 @@ func TestSupervisorStopKillsAfterTimeout(t *testing.T) {
 	script := `trap '' TERM; sleep 1000 & echo sleeper $!; wait`
 	sv := superviseScript(t, script, func(s *Supervisor) { s.StopTimeout = 50 * time.Millisecond })
 	pid := sv.Start(t)
-	sleeper := atoi(t, sv.WaitLine(t, "sleeper "))
+	sleeper := parsePID(t, sv.WaitLine(t, "sleeper "))
 	fd := pidfdOf(t, sleeper)
 
 	sv.Stop(t)
@@ -467,7 +467,7 @@ func TestSupervisorKillsOrphansWhenChildExits(t *testing.T) {
 	// The leader exits on its own, leaving a background job in its group.
 	sv := superviseScript(t, `sleep 1000 & echo sleeper $!; exit 7`, nil)
 	sv.Start(t)
-	sleeper := atoi(t, sv.WaitLine(t, "sleeper "))
+	sleeper := parsePID(t, sv.WaitLine(t, "sleeper "))
 	fd := pidfdOf(t, sleeper)
 	if ev := sv.Exit(t); ev.Code != 7 {
 		t.Errorf("got code %d, want 7", ev.Code)
@@ -500,7 +500,7 @@ func TestSupervisorStopsWaitingForEscapedPipeHolder(t *testing.T) {
 		sleep 1000 & wait`
 	sv := superviseScript(t, script, func(s *Supervisor) { s.StopTimeout = 50 * time.Millisecond })
 	pid := sv.Start(t)
-	escaped := atoi(t, sv.WaitLine(t, "escaped "))
+	escaped := parsePID(t, sv.WaitLine(t, "escaped "))
 	fd := pidfdOf(t, escaped)
 	t.Cleanup(func() { _ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0) })
 	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
