@@ -96,7 +96,7 @@ func requireBackend(t *testing.T) {
 	pythonCheck.once.Do(func() {
 		out, err := exec.Command(e2ePython, "-c", "import fastapi, uvicorn").CombinedOutput()
 		if err != nil {
-			pythonCheck.err = fmt.Errorf("%s cannot import fastapi and uvicorn (install them with: sh examples/chatbot/deps.sh): %w: %s",
+			pythonCheck.err = fmt.Errorf("%s cannot import fastapi and uvicorn (install them with: sh examples/chatbot/deps.sh): %w %s",
 				e2ePython, err, bytes.TrimSpace(out))
 		}
 	})
@@ -1006,7 +1006,9 @@ func TestE2EMisconfigured(t *testing.T) {
 		"REQUIRED_ENV":   "OPENAI_API_KEY,DATABASE_URL",
 		"OPENAI_API_KEY": secret,
 	})
-	g.awaitLog(ctx, 1, "misconfigured", func(l logLine) bool { return strings.Contains(l.raw, "misconfigured") })
+	g.awaitLog(ctx, 1, "upstream state to=misconfigured", func(l logLine) bool {
+		return l.msg() == "upstream state" && l.attr("to") == "misconfigured"
+	})
 
 	rr, rb, err := g.ready(ctx)
 	if err != nil {
