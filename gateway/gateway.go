@@ -80,7 +80,12 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 			Logger:      opts.Logger,
 			StopTimeout: cfg.UpstreamStopTimeout,
 			OnStart:     func(int) { g.readiness.MarkStarted() },
-			OnExit:      func(ExitEvent) { g.readiness.MarkCrashed() },
+			OnExit: func(ev ExitEvent) {
+				// An exit with no next attempt is the one shutdown asked for.
+				if !ev.NextAttempt.IsZero() {
+					g.readiness.MarkCrashed()
+				}
+			},
 		}
 	}
 	g.answers = &answers{
