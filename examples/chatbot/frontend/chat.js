@@ -11,9 +11,11 @@
 // ---8<--- fetchWithRetry: copy this block into your own frontend ---
 // fetchWithRetry is fetch that waits out a cold backend: while the answer is
 // 503 it reads Retry-After (seconds) and the JSON body's state, calls
-// onWait({attempt, retryAfter, state, response}), sleeps and tries again, at
-// most maxAttempts times. It returns the first other answer, or the last 503.
-// Network and CORS failures reject with a TypeError, as fetch does.
+// onWait({attempt, retryAfter, state, response}) (the 503, its body already
+// read), sleeps and tries again, at most maxAttempts times. It returns the
+// first other answer, or the last 503. init is sent again on each attempt,
+// so its body must be a string or similar, not a stream. Network and CORS
+// failures reject with a TypeError, as fetch does.
 async function fetchWithRetry(url, init = {}, { maxAttempts = 10, onWait = () => {} } = {}) {
   for (let attempt = 1; ; attempt++) {
     const res = await fetch(url, init);
