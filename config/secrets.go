@@ -43,7 +43,9 @@ func Missing(environ map[string]string, required []string) []string {
 
 // Secrets returns the values a log handler must mask:
 //
-//   - the values of the required variables,
+//   - the values of the required variables, except hfgate's own settings
+//     (the names in [Vars]): REQUIRED_ENV=PORT must not turn every "7860"
+//     in the logs into "***",
 //   - the values of every variable in environ whose name [LooksSecret],
 //   - the password in upstream's user info, if any (upstream may be nil).
 //
@@ -59,8 +61,14 @@ func Secrets(environ map[string]string, required []string, upstream *url.URL) []
 			seen[v] = true
 		}
 	}
+	own := make(map[string]bool)
+	for _, v := range Vars() {
+		own[v.Name] = true
+	}
 	for _, name := range required {
-		add(environ[name])
+		if !own[name] {
+			add(environ[name])
+		}
 	}
 	for name, value := range environ {
 		if LooksSecret(name) {

@@ -62,6 +62,12 @@ func TestSecrets(t *testing.T) {
 			want:     []string{"llama-private"},
 		},
 		{
+			name:     "hfgate's own settings are not secrets",
+			environ:  map[string]string{"PORT": "7860", "LOG_FORMAT": "text", "API_SEED": "seed-value"},
+			required: []string{"PORT", "LOG_FORMAT", "API_SEED"},
+			want:     []string{"seed-value"},
+		},
+		{
 			name:    "short values skipped",
 			environ: map[string]string{"A_KEY": "abc", "B_KEY": "abcd", "C_TOKEN": "", "D_SECRET": "  x  "},
 			want:    []string{"abcd"},
