@@ -165,8 +165,11 @@ type eventStreamBody struct {
 func (b *eventStreamBody) Read(buf []byte) (int, error) {
 	n, err := b.ReadCloser.Read(buf)
 	if err != nil && err != io.EOF {
-		b.p.logger.Warn("event stream from upstream broke; ending it cleanly", "request_id", b.requestID, "err", err)
-		if !errors.Is(err, context.Canceled) {
+		if errors.Is(err, context.Canceled) {
+			// The client left, or the drain deadline passed: nothing wrong upstream.
+			b.p.logger.Debug("event stream ended by the request context", "request_id", b.requestID)
+		} else {
+			b.p.logger.Warn("event stream from upstream broke; ending it cleanly", "request_id", b.requestID, "err", err)
 			b.p.readiness.poke()
 		}
 		return n, io.EOF

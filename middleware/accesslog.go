@@ -59,8 +59,9 @@ func (c AccessLogConfig) withDefaults() AccessLogConfig {
 // with the committed status, or 500 if nothing was sent yet, and then
 // re-panicked unchanged.
 //
-// Records are logged at Info, at Warn for 5xx statuses other than 500, and
-// at Error for 500.
+// Records are logged at Info, at Warn for 5xx statuses other than 500 and
+// 503 (503 is the expected answer while a backend warms up), and at Error
+// for 500.
 //
 // Security: only URL.Path is logged, never the query string (it may carry
 // tokens), and no header, Authorization or Cookie value is ever logged.
@@ -113,6 +114,9 @@ func (cfg AccessLogConfig) log(ctx context.Context, c echo.Context, method, path
 	switch {
 	case status == http.StatusInternalServerError:
 		level = slog.LevelError
+	case status == http.StatusServiceUnavailable:
+		// Expected while a backend warms up, and answered with Retry-After: clients poll
+		// through it, and a warning per poll would bury the lines that matter.
 	case status >= 500:
 		level = slog.LevelWarn
 	}

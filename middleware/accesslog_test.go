@@ -116,7 +116,14 @@ func TestAccessLog(t *testing.T) {
 			handler: func(c echo.Context) error {
 				return echo.NewHTTPError(http.StatusServiceUnavailable, "upstream not ready")
 			},
-			wantStatus: 503, wantBytes: -1, wantPath: "/v1/models", wantLevel: "WARN",
+			wantStatus: 503, wantBytes: -1, wantPath: "/v1/models", wantLevel: "INFO",
+		},
+		{
+			name: "gateway timeout", method: http.MethodGet, target: "/slow",
+			handler: func(c echo.Context) error {
+				return echo.NewHTTPError(http.StatusGatewayTimeout, "upstream timed out")
+			},
+			wantStatus: 504, wantBytes: -1, wantPath: "/slow", wantLevel: "WARN",
 		},
 		{
 			name: "plain error", method: http.MethodGet, target: "/x",
