@@ -170,18 +170,25 @@ func (g *Gateway) routes() *echo.Echo {
 	}
 	e.Use(middleware.BodyLimit(middleware.BodyLimitConfig{Limit: g.cfg.MaxBodyBytes}))
 
-	own := []string{http.MethodGet, http.MethodHead}
-	e.Match(own, "/healthz", func(c echo.Context) error {
-		g.answers.writeHealthz(c.Response(), c.Request())
-		return nil
-	})
-	e.Match(own, "/ready", func(c echo.Context) error {
-		g.answers.writeReady(c.Response(), c.Request())
-		return nil
-	})
+	// /healthz and /ready are the gateway's whatever the method: a POST /ready must not reach
+	// the upstream (nor get a 503 that reads like "not ready").
+	e.Any("/healthz", ownRoute(g.answers.writeHealthz))
+	e.Any("/ready", ownRoute(g.answers.writeReady))
 	e.Any("/*", g.forward)
 	e.RouteNotFound("/*", g.forward)
 	return e
+}
+
+// ownRoute adapts one of the gateway's GET/HEAD answers to echo; other methods get 405.
+func ownRoute(answer func(http.ResponseWriter, *http.Request)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+			c.Response().Header().Set("Allow", "GET, HEAD")
+			return echo.NewHTTPError(http.StatusMethodNotAllowed, "method not allowed")
+		}
+		answer(c.Response(), c.Request())
+		return nil
+	}
 }
 
 // forward proxies a request when the upstream is ready and otherwise gives the not-ready answer

@@ -187,7 +187,7 @@ type upstream struct {
 	*httptest.Server
 	release chan struct{} // closed to let /sse finish
 	mu      sync.Mutex
-	lastReq *http.Request
+	lastReq *http.Request // the last request other than a health check
 }
 
 func newUpstream(t *testing.T) *upstream {
@@ -196,9 +196,6 @@ func newUpstream(t *testing.T) *upstream {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.lastReq = r.Clone(context.Background())
-		u.mu.Unlock()
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
@@ -249,7 +246,15 @@ func newUpstream(t *testing.T) *upstream {
 		_, _ = io.WriteString(w, "body")
 		w.Header().Set("X-Checksum", "abc")
 	})
-	u.Server = httptest.NewServer(mux)
+	// Every request but the prober's is recorded.
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			u.mu.Lock()
+			u.lastReq = r.Clone(context.Background())
+			u.mu.Unlock()
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(func() {
 		u.CloseClientConnections()
 		u.Close()
@@ -378,6 +383,36 @@ func TestColdStartThenReady(t *testing.T) {
 	resp, _ = do(t, "GET", tg.URL+"/", nil, nil)
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET / when ready = %d, want the upstream's 404", resp.StatusCode)
+	}
+}
+
+func TestOwnRoutes(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t)
+	tg := startGateway(t, up.Server, nil, true)
+	tg.waitReady(t)
+	tests := []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/healthz", 200},
+		{"HEAD", "/healthz", 200},
+		{"GET", "/ready", 200},
+		{"HEAD", "/ready", 200},
+		{"POST", "/ready", 405},
+		{"DELETE", "/healthz", 405},
+	}
+	for _, tt := range tests {
+		resp, body := do(t, tt.method, tg.URL+tt.path, nil, nil)
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
+		}
+		if tt.want == 405 && (resp.Header.Get("Allow") != "GET, HEAD" || decode(t, body)["error"] == nil) {
+			t.Errorf("%s %s: Allow %q body %s, want GET, HEAD and a JSON error", tt.method, tt.path, resp.Header.Get("Allow"), body)
+		}
+	}
+	if up.last() != nil {
+		t.Errorf("a gateway route reached the upstream: %s %s", up.last().Method, up.last().URL.Path)
 	}
 }
 
