@@ -231,7 +231,7 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 		c.CORSAllowHeaders = nonNil(c.CORSAllowHeaders)
 	}
 	if !ps.has("CORS_MAX_AGE") && (c.CORSMaxAge < 0 || c.CORSMaxAge > 86400) {
-		ps.add("CORS_MAX_AGE", parseProblems["CORS_MAX_AGE"])
+		ps.add("CORS_MAX_AGE", parseProblem("CORS_MAX_AGE"))
 	}
 
 	// env applies the default to a set-but-empty variable; for
@@ -246,7 +246,7 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 		switch strings.ToLower(raw["LOG_LEVEL"]) {
 		case "", "debug", "info", "warn", "error":
 		default:
-			ps.add("LOG_LEVEL", parseProblems["LOG_LEVEL"])
+			ps.add("LOG_LEVEL", parseProblem("LOG_LEVEL"))
 		}
 	}
 	c.LogFormat = strings.ToLower(c.LogFormat)
@@ -296,17 +296,23 @@ func (c Config) LogAttrs() []slog.Attr {
 	}
 }
 
-// parseProblems says what a variable must look like when env's own parser
-// (int, bool, time.Duration, slog.Level) rejects it. The parsers in
-// values.go return their own problems instead.
-var parseProblems = map[string]string{
-	"PORT":                   portProblem,
-	"UPSTREAM_TIMEOUT":       durationProblem,
-	"UPSTREAM_STOP_TIMEOUT":  durationProblem,
-	"CORS_ALLOW_CREDENTIALS": "must be true or false",
-	"CORS_MAX_AGE":           "must be a whole number of seconds from 0 to 86400",
-	"LOG_LEVEL":              "must be debug, info, warn or error",
-	"SHUTDOWN_TIMEOUT":       durationProblem,
+// parseProblem says what a variable must look like when env's own parser
+// (int, bool, time.Duration, slog.Level) rejects it; "" for the variables
+// whose parsers in values.go return their own problems.
+func parseProblem(name string) string {
+	switch name {
+	case "PORT":
+		return portProblem
+	case "UPSTREAM_TIMEOUT", "UPSTREAM_STOP_TIMEOUT", "SHUTDOWN_TIMEOUT":
+		return durationProblem
+	case "CORS_ALLOW_CREDENTIALS":
+		return "must be true or false"
+	case "CORS_MAX_AGE":
+		return "must be a whole number of seconds from 0 to 86400"
+	case "LOG_LEVEL":
+		return "must be debug, info, warn or error"
+	}
+	return ""
 }
 
 const durationProblem = "must be a duration greater than zero, such as 30s, 2m or 1m30s"
@@ -377,8 +383,8 @@ func (ps *problems) addEnvError(err error) {
 		switch {
 		case errors.As(pe.Err, &p):
 			ps.add(name, string(p))
-		case parseProblems[name] != "":
-			ps.add(name, parseProblems[name])
+		case parseProblem(name) != "":
+			ps.add(name, parseProblem(name))
 		default:
 			ps.add(name, "has an invalid value")
 		}

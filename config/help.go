@@ -20,17 +20,23 @@ type Var struct {
 	Meaning string
 }
 
-// gradioVars are read by Load without being Config fields: they override
-// PORT and HOST, and Vars lists each right after the variable it overrides.
-var gradioVars = map[string]Var{
-	"PORT": {
-		Name:    SourceGradioServerPort,
-		Meaning: "port set by Hugging Face Python-runtime Spaces; wins over PORT when set",
-	},
-	"HOST": {
-		Name:    SourceGradioServerName,
-		Meaning: "bind address set by Hugging Face Python-runtime Spaces; wins over HOST when set",
-	},
+// gradioVar returns the variable that overrides the one named, if any.
+// GRADIO_SERVER_PORT and GRADIO_SERVER_NAME are read by Load without being
+// Config fields, and Vars lists each right after the variable it overrides.
+func gradioVar(name string) (Var, bool) {
+	switch name {
+	case "PORT":
+		return Var{
+			Name:    SourceGradioServerPort,
+			Meaning: "port set by Hugging Face Python-runtime Spaces; wins over PORT when set",
+		}, true
+	case "HOST":
+		return Var{
+			Name:    SourceGradioServerName,
+			Meaning: "bind address set by Hugging Face Python-runtime Spaces; wins over HOST when set",
+		}, true
+	}
+	return Var{}, false
 }
 
 // Vars lists every variable Load reads, in Config's field order, with
@@ -40,7 +46,7 @@ func Vars() []Var {
 	var vars []Var
 	for _, v := range taggedVars() {
 		vars = append(vars, v)
-		if g, ok := gradioVars[v.Name]; ok {
+		if g, ok := gradioVar(v.Name); ok {
 			vars = append(vars, g)
 		}
 	}

@@ -126,16 +126,25 @@ func parsePrefix(s string) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, a.BitLen()), true
 }
 
-// byteUnits maps the MAX_BODY_BYTES suffixes, lower-cased, to their size.
-var byteUnits = map[string]int64{
-	"":    1,
-	"b":   1,
-	"kib": 1 << 10,
-	"mib": 1 << 20,
-	"gib": 1 << 30,
-	"kb":  1000,
-	"mb":  1000 * 1000,
-	"gb":  1000 * 1000 * 1000,
+// byteUnit returns the size of a MAX_BODY_BYTES suffix, lower-cased.
+func byteUnit(suffix string) (int64, bool) {
+	switch suffix {
+	case "", "b":
+		return 1, true
+	case "kib":
+		return 1 << 10, true
+	case "mib":
+		return 1 << 20, true
+	case "gib":
+		return 1 << 30, true
+	case "kb":
+		return 1000, true
+	case "mb":
+		return 1000 * 1000, true
+	case "gb":
+		return 1000 * 1000 * 1000, true
+	}
+	return 0, false
 }
 
 // parseByteSize reads a whole positive number of bytes with an optional
@@ -151,7 +160,7 @@ func parseByteSize(s string) (int64, error) {
 	if digits == 0 {
 		return 0, problem(want)
 	}
-	unit, ok := byteUnits[strings.ToLower(strings.TrimSpace(s[digits:]))]
+	unit, ok := byteUnit(strings.ToLower(strings.TrimSpace(s[digits:])))
 	if !ok {
 		return 0, problem(want)
 	}
