@@ -1230,3 +1230,44 @@ func TestE2EBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EGatewayKilledTakesChildAlong: when hfgate itself dies without a chance to
+// clean up (SIGKILL, OOM), the kernel kills the child (Pdeathsig): no orphan is
+// left holding the port.
+func TestE2EGatewayKilledTakesChildAlong(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 30*time.Second)
+	g := startGateway(t, nil)
+	rb, _ := g.awaitReady(ctx, 50*time.Millisecond)
+	if rb.Supervisor == nil || rb.Supervisor.PID <= 0 {
+		t.Fatalf("got supervisor %+v in /ready, want a child pid", rb.Supervisor)
+	}
+	pid := rb.Supervisor.PID
+	if err := g.cmd.Process.Kill(); err != nil {
+		t.Fatalf("SIGKILL hfgate: %v", err)
+	}
+	<-g.exited
+	// The orphaned child is reaped by whatever init this machine has; until then it may
+	// linger as a zombie, which holds no port and runs no code.
+	var state string
+	if err := poll(ctx, 20*time.Millisecond, func() bool {
+		state = e2eProcState(pid)
+		return state == "" || state == "Z" || state == "X"
+	}); err != nil {
+		t.Errorf("child %d still running (state %q) after hfgate was killed", pid, state)
+	}
+}
+
+// e2eProcState returns the state letter of a process from /proc, or "" if it is gone.
+func e2eProcState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The state follows the command name, which is in parentheses and may hold spaces.
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2 : i+3]
+	}
+	return ""
+}
