@@ -289,6 +289,22 @@ func do(t *testing.T, method, url string, header http.Header, body io.Reader) (*
 	return resp, b
 }
 
+// openFirstEvent opens the upstream's /sse stream through the gateway and reads its first
+// event, which the upstream sends before it blocks. The rest is left to the caller.
+func openFirstEvent(t *testing.T, url string) *bufio.Reader {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	r := bufio.NewReader(resp.Body)
+	if line, err := r.ReadString('\n'); line != "data: one\n" {
+		t.Fatalf("first line = %q, %v; want the first event", line, err)
+	}
+	return r
+}
+
 func decode(t *testing.T, b []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
@@ -852,20 +868,45 @@ func TestMisconfigured(t *testing.T) {
 	}
 }
 
+func TestMisconfigurationIsRepeatedInTheLog(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(map[string]string{"REQUIRED_ENV": "OPENAI_API_KEY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := newLogSink()
+	g, err := New(cfg, Options{Logger: NewLogger(logs, LogOptions{Format: "json"}), RemindEvery: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx, ln) }()
+	const msg = "misconfigured: required variables are missing; the upstream is not started"
+	deadline := time.After(10 * time.Second)
+	for len(logs.records(t, msg)) < 3 {
+		select {
+		case <-logs.notify:
+		case <-deadline:
+			t.Fatalf("the misconfiguration was not repeated; log:\n%s", logs.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v", err)
+	}
+}
+
 func TestGracefulDrainLetsStreamFinish(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t)
 	tg := startGateway(t, up.Server, map[string]string{"SHUTDOWN_TIMEOUT": "10s"}, true)
 	tg.waitReady(t)
-	resp, err := http.Get(tg.URL + "/sse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
-	if line, _ := r.ReadString('\n'); line != "data: one\n" {
-		t.Fatalf("first line %q", line)
-	}
+	r := openFirstEvent(t, tg.URL+"/sse")
 	tg.cancel() // SIGTERM
 	tg.logs.waitRecord(t, "shutting down: draining requests", nil)
 	// New connections are refused once draining.
@@ -890,15 +931,7 @@ func TestDrainDeadlineEndsStreamsAndWebSockets(t *testing.T) {
 	up := newUpstream(t)
 	tg := startGateway(t, up.Server, map[string]string{"SHUTDOWN_TIMEOUT": "300ms"}, true)
 	tg.waitReady(t)
-	resp, err := http.Get(tg.URL + "/sse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
-	if line, _ := r.ReadString('\n'); line != "data: one\n" {
-		t.Fatalf("first line %q", line)
-	}
+	r := openFirstEvent(t, tg.URL+"/sse")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(tg.URL, "http")+"/ws", nil)
