@@ -32,7 +32,7 @@ func NewLogger(w io.Writer, opts LogOptions) *slog.Logger {
 	if opts.Format == "json" {
 		next = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: opts.Level})
 	} else {
-		next = tint.NewHandler(w, &tint.Options{Level: opts.Level, TimeFormat: time.RFC3339, NoColor: true})
+		next = tint.NewTextHandler(w, &tint.Options{Level: opts.Level, TimeFormat: time.RFC3339, NoColor: true})
 	}
 	return slog.New(newCleanHandler(next, opts.Secrets))
 }
