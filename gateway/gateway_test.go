@@ -236,6 +236,13 @@ func newUpstream(t *testing.T) *upstream {
 			}
 		}
 	})
+	mux.HandleFunc("/drop", func(w http.ResponseWriter, r *http.Request) {
+		// Read the request, then close the connection without an answer.
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 	})
@@ -451,6 +458,25 @@ func TestPassiveDetectionFlipsAtOnce(t *testing.T) {
 	// And it comes back.
 	tg.gate.set(true)
 	tg.logs.waitRecord(t, "upstream state", func(r map[string]any) bool { return r["from"] == "unavailable" && r["to"] == "ready" })
+}
+
+// A connection that breaks before the answer gets the client a 503 with Retry-After, but
+// does not on its own turn a live upstream away from everyone.
+func TestConnectionLostBeforeAnswer(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t)
+	tg := startGateway(t, up.Server, nil, true)
+	tg.waitReady(t)
+	resp, body := do(t, "POST", tg.URL+"/drop", nil, strings.NewReader("payload"))
+	checkNotReady(t, resp, body, "unavailable")
+	tg.logs.waitRecord(t, "upstream connection lost", nil)
+	if !tg.g.Readiness().IsReady() {
+		t.Error("one lost connection turned a live upstream unavailable")
+	}
+	resp, _ = do(t, "GET", tg.URL+"/echo", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Errorf("next request = %d, want 200", resp.StatusCode)
+	}
 }
 
 func TestEventStreamIsNotBuffered(t *testing.T) {

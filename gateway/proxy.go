@@ -54,11 +54,13 @@ func newProxy(cfg proxyConfig) *proxy {
 	transport := &http.Transport{
 		// Proxy is deliberately nil: HTTP_PROXY in a Space's environment must not capture the
 		// loopback upstream.
-		Proxy:                 nil,
-		DialContext:           dial,
-		MaxIdleConns:          idle,
-		MaxIdleConnsPerHost:   idle,
-		IdleConnTimeout:       90 * time.Second,
+		Proxy:               nil,
+		DialContext:         dial,
+		MaxIdleConns:        idle,
+		MaxIdleConnsPerHost: idle,
+		// Below uvicorn's default keep-alive (5 s), so the gateway closes an idle connection
+		// before the upstream does, rather than race it with a request it cannot retry.
+		IdleConnTimeout:       4 * time.Second,
 		ResponseHeaderTimeout: cfg.HeaderTimeout,
 		ExpectContinueTimeout: 1 * time.Second,
 		// Bodies pass through as the upstream encoded them.
@@ -188,9 +190,18 @@ func (p *proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	case r.Context().Err() != nil:
 		// The client went away (or the server is shutting down). The access log records 499.
 		p.answers.writeNotReady(w, r, reqID)
-	case isUnreachable(err):
+	case isDialError(err):
+		// Nothing listens (or the connection attempt was reset): the upstream is down.
 		p.readiness.MarkUnreachable()
 		p.logger.Warn("upstream unreachable", "request_id", reqID, "err", err)
+		p.answers.writeNotReady(w, r, reqID)
+	case isConnectionLost(err):
+		// An established connection broke before the answer. The upstream may be dying, or
+		// it may just have closed an idle keep-alive connection as this request was sent
+		// (which Transport cannot retry for a request with a body). Ask the prober rather
+		// than turn everyone away on one request's word.
+		p.readiness.poke()
+		p.logger.Warn("upstream connection lost", "request_id", reqID, "err", err)
 		p.answers.writeNotReady(w, r, reqID)
 	case isTimeout(err):
 		p.logger.Warn("upstream timed out", "request_id", reqID, "err", err)
@@ -201,15 +212,15 @@ func (p *proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// isUnreachable reports errors that mean the upstream process is not there (or went away
-// before answering): refused or reset connections, and a connection closed before a response.
-func isUnreachable(err error) bool {
+// isDialError reports a failed connection attempt: refused, reset or timed out while dialing.
+func isDialError(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	return errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET) ||
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// isConnectionLost reports an established connection that broke before a response.
+func isConnectionLost(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF)
