@@ -12,6 +12,9 @@ package main
 // and uvicorn. Without those the tests skip, except when CI=true, where they
 // fail. -short skips them too.
 //
+// The gateway, its log and the binary come from the harness in
+// harness_test.go, shared with the end-to-end tests.
+//
 // Run: go test -count=1 -run TestBrowser .
 
 import (
@@ -19,10 +22,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,7 +31,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,13 +40,9 @@ const (
 	// browserChromium is the only browser these tests use: the system's,
 	// never one downloaded by Playwright.
 	browserChromium = "/usr/bin/chromium"
-	// browserPython runs the example backend.
-	browserPython = "/usr/bin/python3"
 	// browserFrontendDir holds the chat page; its test/ subdirectory holds
 	// the driver and its package.json.
 	browserFrontendDir = "examples/chatbot/frontend"
-	// browserBackendDir holds the example backend, app.py.
-	browserBackendDir = "examples/chatbot"
 	// browserStartup is the backend's fake model-loading time
 	// (STARTUP_SECONDS): long enough for the page to meet a cold gateway.
 	browserStartup = 2 * time.Second
@@ -58,15 +53,12 @@ const (
 	browserMessage = "hello from chromium"
 )
 
-// TestBrowser builds hfgate once and runs each scenario against its own
-// gateway, backend and page servers, in parallel.
+// TestBrowser runs each scenario against its own gateway, backend and page
+// servers, in parallel.
 func TestBrowser(t *testing.T) {
 	node := browserRequire(t)
-	bin := filepath.Join(t.TempDir(), "hfgate")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	// Build now, not while a held page waits for its gateway.
+	hfgateBinary(t)
 
 	// cold: the page is loaded before the gateway even starts, so its first
 	// request meets the cold backend. It must read Retry-After and
@@ -75,13 +67,13 @@ func TestBrowser(t *testing.T) {
 	// through a preflighted POST /chat.
 	t.Run("cold", func(t *testing.T) {
 		t.Parallel()
-		ctx := browserContext(t, 2*time.Minute)
+		ctx := testContext(t, 2*time.Minute)
 		page := browserServeFrontend(t)
-		port := browserFreePort(t)
-		var gw *browserGateway
+		port := freePort(t)
+		var gw *hfgateProc
 		res := browserRun(ctx, t, node, "cold", page, port, func() {
-			gw = browserStartGateway(t, bin, port, page)
-			gw.await(ctx, t, "the listening line", func(l browserLogLine) bool { return l.Msg == "listening" })
+			gw = browserStartGateway(t, port, page)
+			gw.awaitLog(ctx, 1, "the listening line", msgIs("listening"))
 		})
 		if gw == nil {
 			t.Fatalf("driver never held after loading the page; result: %s", res.raw)
@@ -114,7 +106,7 @@ func TestBrowser(t *testing.T) {
 		if res.Reply.Status != http.StatusOK {
 			t.Errorf("POST /chat: got status %d, want 200", res.Reply.Status)
 		}
-		if want := browserBotReply(browserMessage); res.Reply.Text != want {
+		if want := botReply(browserMessage); res.Reply.Text != want {
 			t.Errorf("POST /chat reply: got %q, want %q", res.Reply.Text, want)
 		}
 		if res.Reply.RequestID == "" {
@@ -125,9 +117,9 @@ func TestBrowser(t *testing.T) {
 		}
 		// The JSON content type makes POST /chat non-simple: the gateway must
 		// have answered the browser's preflight itself, while cold.
-		gw.await(ctx, t, "an access line for the preflight", browserAccess(http.MethodOptions, "/chat", http.StatusNoContent))
-		gw.await(ctx, t, "an access line for the 503", browserAccess(http.MethodPost, "/chat", http.StatusServiceUnavailable))
-		gw.await(ctx, t, "an access line for the reply", browserAccess(http.MethodPost, "/chat", http.StatusOK))
+		gw.awaitLog(ctx, 1, "an access line for the preflight", accessLine(http.MethodOptions, "/chat", http.StatusNoContent))
+		gw.awaitLog(ctx, 1, "an access line for the 503", accessLine(http.MethodPost, "/chat", http.StatusServiceUnavailable))
+		gw.awaitLog(ctx, 1, "an access line for the reply", accessLine(http.MethodPost, "/chat", http.StatusOK))
 		t.Logf("cold: %d wait(s) of %s s each (state %q), reply after %.0f ms of page time",
 			len(res.Waits), res.Waits[0].RetryAfterHeader, res.Waits[0].State, res.Reply.T-res.Waits[0].T)
 	})
@@ -136,14 +128,14 @@ func TestBrowser(t *testing.T) {
 	// by one, not in a burst at the end.
 	t.Run("stream", func(t *testing.T) {
 		t.Parallel()
-		ctx := browserContext(t, 2*time.Minute)
+		ctx := testContext(t, 2*time.Minute)
 		page := browserServeFrontend(t)
-		port := browserFreePort(t)
-		gw := browserStartGateway(t, bin, port, page)
-		gw.awaitReady(ctx, t)
+		port := freePort(t)
+		gw := browserStartGateway(t, port, page)
+		gw.awaitReady(ctx, 50*time.Millisecond)
 		res := browserRun(ctx, t, node, "stream", page, port, nil)
 
-		want := browserBotReply(browserMessage)
+		want := botReply(browserMessage)
 		if res.Text != want {
 			t.Errorf("streamed text: got %q, want %q", res.Text, want)
 		}
@@ -165,7 +157,7 @@ func TestBrowser(t *testing.T) {
 		if !res.OK {
 			t.Errorf("driver reported failure: %s", res.raw)
 		}
-		gw.await(ctx, t, "an access line for the stream", browserAccess(http.MethodGet, "/chat/stream", http.StatusOK))
+		gw.awaitLog(ctx, 1, "an access line for the stream", accessLine(http.MethodGet, "/chat/stream", http.StatusOK))
 		t.Logf("stream: %d tokens over %v (token delay %v); gaps min %.0f ms, max %.0f ms",
 			len(res.Tokens), spread.Round(time.Millisecond), browserTokenDelay, slices.Min(gaps), slices.Max(gaps))
 	})
@@ -174,12 +166,12 @@ func TestBrowser(t *testing.T) {
 	// refused by the browser, for a preflighted and for a simple request.
 	t.Run("disallowed", func(t *testing.T) {
 		t.Parallel()
-		ctx := browserContext(t, 2*time.Minute)
+		ctx := testContext(t, 2*time.Minute)
 		allowed := browserServeFrontend(t)
 		other := browserServeFrontend(t)
-		port := browserFreePort(t)
-		gw := browserStartGateway(t, bin, port, allowed)
-		gw.awaitReady(ctx, t)
+		port := freePort(t)
+		gw := browserStartGateway(t, port, allowed)
+		gw.awaitReady(ctx, 50*time.Millisecond)
 		res := browserRun(ctx, t, node, "disallowed", other, port, nil)
 
 		if res.Ready != http.StatusOK {
@@ -206,8 +198,8 @@ func TestBrowser(t *testing.T) {
 		// kept the answer from the page because it carried no ACAO. Chromium
 		// drops the connection once it has seen the headers, so the status is
 		// 200 or 499 depending on who finished first.
-		refused := gw.await(ctx, t, "an access line for the refused stream", browserAccess(http.MethodGet, "/chat/stream", 0))
-		t.Logf("disallowed: the gateway logged GET /chat/stream with status %d", refused.Status)
+		refused := gw.awaitLog(ctx, 1, "an access line for the refused stream", accessLine(http.MethodGet, "/chat/stream", 0))
+		t.Logf("disallowed: the gateway logged GET /chat/stream with status %s", refused.attr("status"))
 		for _, m := range res.CORSBlocked {
 			t.Logf("disallowed: %s", m)
 		}
@@ -233,40 +225,14 @@ func browserRequire(t *testing.T) string {
 	if _, err := os.Stat(pw); err != nil {
 		missing = append(missing, fmt.Sprintf("playwright-core (run: npm ci --prefix %s/test)", browserFrontendDir))
 	}
-	if out, err := exec.Command(browserPython, "-c", "import fastapi, uvicorn").CombinedOutput(); err != nil {
-		missing = append(missing, fmt.Sprintf("%s with fastapi and uvicorn (run: sh %s/deps.sh): %v: %s",
-			browserPython, browserBackendDir, err, bytes.TrimSpace(out)))
+	if err := backendProblem(); err != nil {
+		missing = append(missing, err.Error())
 	}
 	if len(missing) == 0 {
 		return node
 	}
-	msg := "browser: missing " + strings.Join(missing, "; ")
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	skipOrFail(t, "browser: missing "+strings.Join(missing, "; "))
 	return ""
-}
-
-// browserContext returns a context that ends after d or with the test.
-func browserContext(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// browserFreePort returns a loopback port that was free a moment ago.
-// Another process could take it before the gateway binds it; that race is
-// accepted.
-func browserFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // browserServeFrontend serves the chat page on its own loopback port, which
@@ -278,161 +244,28 @@ func browserServeFrontend(t *testing.T) string {
 	return srv.URL
 }
 
-// browserBotReply is what the example backend answers to message.
-func browserBotReply(message string) string {
-	return "You said: " + strings.Join(strings.Fields(message), " ") + ". Thanks for chatting!"
-}
-
-// browserLogLine is one line of the gateway's JSON log. Only the fields the
-// tests look at are decoded; Raw keeps the whole line.
-type browserLogLine struct {
-	Msg    string `json:"msg"`
-	Method string `json:"method"`
-	Path   string `json:"path"`
-	Status int    `json:"status"`
-	To     string `json:"to"`
-	Raw    string `json:"-"`
-}
-
-// browserAccess matches the access line of one request; status 0 matches
-// any status.
-func browserAccess(method, path string, status int) func(browserLogLine) bool {
-	return func(l browserLogLine) bool {
-		return l.Msg == "request" && l.Method == method && l.Path == path && (status == 0 || l.Status == status)
-	}
-}
-
-// browserGateway is a running hfgate process and the log lines it has
-// written so far.
-type browserGateway struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has exited and its log is read
-	err  error         // the process's exit error, set before done closes
-
-	mu      sync.Mutex
-	lines   []browserLogLine
-	changed chan struct{} // closed and replaced whenever lines grows
-}
-
 // browserStartGateway starts hfgate on port, supervising the example
-// backend, with origin as its only CORS origin. The test's clean-up stops it
-// with SIGTERM and expects a clean exit.
-func browserStartGateway(t *testing.T, bin string, port int, origin string) *browserGateway {
+// backend, with origin as its only CORS origin and its log in JSON. The
+// test's clean-up stops it with SIGTERM and expects a clean exit.
+func browserStartGateway(t *testing.T, port int, origin string) *hfgateProc {
 	t.Helper()
-	dir, err := filepath.Abs(browserBackendDir)
-	if err != nil {
-		t.Fatalf("backend dir: %v", err)
-	}
-	upstream := browserFreePort(t)
-	cmd := exec.Command(bin)
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOST=127.0.0.1",
-		"PORT=" + strconv.Itoa(port),
-		"UPSTREAM_URL=http://127.0.0.1:" + strconv.Itoa(upstream),
-		fmt.Sprintf("UPSTREAM_CMD=%s -m uvicorn app:app --host 127.0.0.1 --port %d", browserPython, upstream),
-		"UPSTREAM_DIR=" + dir,
-		"CORS_ALLOW_ORIGINS=" + origin,
-		"LOG_FORMAT=json",
-		"SHUTDOWN_TIMEOUT=5s",
-		"STARTUP_SECONDS=" + strconv.FormatFloat(browserStartup.Seconds(), 'f', -1, 64),
-		"TOKEN_DELAY=" + strconv.FormatFloat(browserTokenDelay.Seconds(), 'f', -1, 64),
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatalf("stderr pipe: %v", err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start hfgate: %v", err)
-	}
-	g := &browserGateway{cmd: cmd, done: make(chan struct{}), changed: make(chan struct{})}
-	go g.read(stderr)
-	t.Cleanup(func() { g.stop(t) })
-	return g
-}
-
-// read collects the gateway's log until the process closes stderr, then
-// reaps the process.
-func (g *browserGateway) read(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		l := browserLogLine{Raw: sc.Text()}
-		_ = json.Unmarshal(sc.Bytes(), &l) // A line that is not JSON is kept raw.
-		g.mu.Lock()
-		g.lines = append(g.lines, l)
-		close(g.changed)
-		g.changed = make(chan struct{})
-		g.mu.Unlock()
-	}
-	g.err = g.cmd.Wait()
-	close(g.done)
-}
-
-// await waits for a log line that matches, failing the test if none comes
-// before ctx ends or the gateway exits.
-func (g *browserGateway) await(ctx context.Context, t *testing.T, what string, match func(browserLogLine) bool) browserLogLine {
-	t.Helper()
-	seen := 0
-	for {
-		g.mu.Lock()
-		lines, changed := g.lines[seen:], g.changed
-		seen = len(g.lines)
-		g.mu.Unlock()
-		if i := slices.IndexFunc(lines, match); i >= 0 {
-			return lines[i]
-		}
-		select {
-		case <-changed:
-		case <-g.done:
-			// The last lines may have arrived together with the exit.
-			if rest := g.snapshot()[seen:]; slices.ContainsFunc(rest, match) {
-				return rest[slices.IndexFunc(rest, match)]
-			}
-			t.Fatalf("hfgate exited (%v) before %s", g.err, what)
-		case <-ctx.Done():
-			t.Fatalf("no %s from hfgate: %v", what, context.Cause(ctx))
-		}
-	}
-}
-
-// awaitReady waits for the gateway to log its transition to ready.
-func (g *browserGateway) awaitReady(ctx context.Context, t *testing.T) {
-	t.Helper()
-	g.await(ctx, t, `the "upstream state" line to ready`, func(l browserLogLine) bool {
-		return l.Msg == "upstream state" && l.To == "ready"
+	g := startGateway(t, map[string]string{
+		"PORT":               strconv.Itoa(port),
+		"CORS_ALLOW_ORIGINS": origin,
+		"LOG_FORMAT":         "json",
+		"STARTUP_SECONDS":    strconv.FormatFloat(browserStartup.Seconds(), 'f', -1, 64),
+		"TOKEN_DELAY":        strconv.FormatFloat(browserTokenDelay.Seconds(), 'f', -1, 64),
 	})
-}
-
-func (g *browserGateway) snapshot() []browserLogLine {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return slices.Clone(g.lines)
-}
-
-// stop sends SIGTERM and expects exit status 0 within a generous bound; it
-// kills the process if that does not come. On failure it logs the gateway's
-// whole log.
-func (g *browserGateway) stop(t *testing.T) {
-	t.Helper()
-	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("signal hfgate: %v", err)
-	}
-	select {
-	case <-g.done:
-		if g.err != nil {
-			t.Errorf("hfgate after SIGTERM: got %v, want exit status 0", g.err)
+	// Registered after startGateway's clean-up, so it runs first. Its own
+	// context: the test's has ended by the time clean-up runs.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if code := g.stop(ctx); code != 0 {
+			t.Errorf("hfgate after SIGTERM: got exit status %d, want 0", code)
 		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("hfgate still running 30s after SIGTERM; killing it")
-		_ = g.cmd.Process.Kill()
-		<-g.done
-	}
-	if t.Failed() {
-		for _, l := range g.snapshot() {
-			t.Logf("hfgate: %s", l.Raw)
-		}
-	}
+	})
+	return g
 }
 
 // browserResult is the driver's JSON line; one struct serves all scenarios.
