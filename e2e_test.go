@@ -317,6 +317,10 @@ func TestE2ECrashRestart(t *testing.T) {
 		t.Fatalf("POST /admin/crash: got %s, want 202", r)
 	}
 	g.awaitLog(ctx, 1, "upstream exited", msgIs("upstream exited"))
+	// The exit is logged just before the state machine hears of it.
+	g.awaitLog(ctx, 1, "state crashed", func(l logLine) bool {
+		return l.msg() == "upstream state" && l.attr("to") == "crashed"
+	})
 
 	r = g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "anyone?"}`)
 	checkNotReady(t, r, "crashed", "starting")
