@@ -65,12 +65,47 @@ func (h *cleanHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *cleanHandler) Handle(ctx context.Context, r slog.Record) error {
+	if !h.dirty(r) {
+		// The common case (an access line): nothing to clean, no copy of the record.
+		return h.next.Handle(ctx, r)
+	}
 	out := slog.NewRecord(r.Time, r.Level, h.clean(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(h.cleanAttr(a))
 		return true
 	})
 	return h.next.Handle(ctx, out)
+}
+
+// dirty reports whether clean would change the record's message or any attribute.
+func (h *cleanHandler) dirty(r slog.Record) bool {
+	if h.clean(r.Message) != r.Message {
+		return true
+	}
+	dirty := false
+	r.Attrs(func(a slog.Attr) bool {
+		dirty = h.attrDirty(a)
+		return !dirty
+	})
+	return dirty
+}
+
+func (h *cleanHandler) attrDirty(a slog.Attr) bool {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		s := a.Value.String()
+		return h.clean(s) != s
+	case slog.KindGroup:
+		for _, g := range a.Value.Group() {
+			if h.attrDirty(g) {
+				return true
+			}
+		}
+		return false
+	case slog.KindAny, slog.KindLogValuer:
+		return true // errors and values resolved later: let cleanAttr decide
+	}
+	return false
 }
 
 func (h *cleanHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
