@@ -47,6 +47,8 @@ func Missing(environ map[string]string, required []string) []string {
 //     (the names in [Vars]): REQUIRED_ENV=PORT must not turn every "7860"
 //     in the logs into "***",
 //   - the values of every variable in environ whose name [LooksSecret],
+//   - the password of any of those values that is a URL with user info
+//     (DATABASE_URL=postgres://user:pw@host/db masks pw on its own too),
 //   - the password in upstream's user info, if any (upstream may be nil).
 //
 // Values are trimmed of surrounding white space; those shorter than 4
@@ -59,6 +61,15 @@ func Secrets(environ map[string]string, required []string, upstream *url.URL) []
 	add := func(v string) {
 		if v = strings.TrimSpace(v); len(v) >= minSecretLen {
 			seen[v] = true
+		}
+		// A connection URL's password also leaks on its own, e.g. in a driver's error
+		// message that quotes the DSN's parts.
+		if strings.Contains(v, "://") {
+			if u, err := url.Parse(v); err == nil && u.User != nil {
+				if pw, ok := u.User.Password(); ok && len(pw) >= minSecretLen {
+					seen[pw] = true
+				}
+			}
 		}
 	}
 	own := make(map[string]bool)

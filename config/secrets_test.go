@@ -89,6 +89,11 @@ func TestSecrets(t *testing.T) {
 			want:    []string{"abcdefghijkl", "abcdefgh", "aaaa", "bbbb"},
 		},
 		{
+			name:    "a URL's password also on its own",
+			environ: map[string]string{"DATABASE_URL": "postgres://chat:s3cret-pw@db:5432/chat", "REDIS_PASSWORD": "redis://:tok-9876@cache:6379"},
+			want:    []string{"postgres://chat:s3cret-pw@db:5432/chat", "redis://:tok-9876@cache:6379", "s3cret-pw", "tok-9876"},
+		},
+		{
 			name:     "upstream password",
 			environ:  map[string]string{},
 			upstream: "http://user:pw-12345@127.0.0.1:8000",
