@@ -153,7 +153,7 @@ func (g *Gateway) routes() *echo.Echo {
 		middleware.AccessLog(middleware.AccessLogConfig{
 			Logger: g.logger,
 			Attrs: func(echo.Context) []slog.Attr {
-				return []slog.Attr{slog.String("upstream", string(g.readiness.Snapshot().State))}
+				return []slog.Attr{slog.String("upstream", string(g.readiness.State()))}
 			},
 			Now: g.now,
 		}),

@@ -449,7 +449,7 @@ func TestPassiveDetectionFlipsAtOnce(t *testing.T) {
 	up.CloseClientConnections()
 	resp, body := do(t, "GET", tg.URL+"/echo", nil, nil)
 	checkNotReady(t, resp, body, "unavailable")
-	if got := tg.g.Readiness().Snapshot().State; got != StateUnavailable {
+	if got := tg.g.Readiness().State(); got != StateUnavailable {
 		t.Errorf("state after a refused request = %q, want unavailable", got)
 	}
 	// Later requests are answered without trying the upstream.

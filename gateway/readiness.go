@@ -79,7 +79,14 @@ type Snapshot struct {
 // IsReady reports whether requests may be forwarded. It does not lock.
 func (r *Readiness) IsReady() bool { return r.ready.Load() }
 
-// Snapshot returns the current state.
+// State returns the current state.
+func (r *Readiness) State() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// Snapshot returns the current state and what goes with it.
 func (r *Readiness) Snapshot() Snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
