@@ -280,14 +280,17 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	case err = <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	}
-	g.shutdown(srv, cancelRequests)
+	g.shutdown(srv, ln, cancelRequests)
 	return nil
 }
 
 // shutdown drains the HTTP server. The child is stopped afterwards by Serve's deferred calls,
 // so in-flight requests can still reach it while they finish.
-func (g *Gateway) shutdown(srv *http.Server, cancelRequests context.CancelFunc) {
+func (g *Gateway) shutdown(srv *http.Server, ln net.Listener, cancelRequests context.CancelFunc) {
 	start := g.now()
+	// Shutdown would close the listener too; closing it first makes the log line below true
+	// when it is written.
+	_ = ln.Close()
 	g.logger.Info("shutting down: draining requests", "timeout", g.cfg.ShutdownTimeout)
 	drainCtx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
