@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -251,41 +252,61 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	var childDone chan struct{}
-	if len(g.cfg.Missing) > 0 {
-		g.readiness.MarkMisconfigured(g.cfg.Missing)
-		wg.Go(func() { g.remindMisconfigured(bg) })
-	} else {
-		wg.Go(func() { g.prober.Run(bg) })
-		if g.supervisor != nil {
-			childCtx, stopChild := context.WithCancel(context.WithoutCancel(ctx))
-			defer stopChild()
-			childDone = make(chan struct{})
-			go func() {
-				defer close(childDone)
-				if err := g.supervisor.Run(childCtx); err != nil {
-					g.logger.Error("supervisor stopped", "err", err)
-				}
-			}()
-			defer func() { stopChild(); <-childDone }()
-		}
-	}
-	defer func() { stopBackground(); wg.Wait() }()
+	// Deferred after the drain below: the child outlives the requests that need it.
+	defer g.startBackground(ctx)()
 
-	var err error
 	select {
 	case <-ctx.Done():
-	case err = <-serveErr:
+	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	}
 	g.shutdown(srv, ln, cancelRequests)
 	return nil
 }
 
-// shutdown drains the HTTP server. The child is stopped afterwards by Serve's deferred calls,
-// so in-flight requests can still reach it while they finish.
+// startBackground starts what runs beside the server (the prober, or the misconfiguration
+// reminder; the supervisor) and returns the func that stops it all, the child last.
+func (g *Gateway) startBackground(ctx context.Context) (stop func()) {
+	loopsCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	childCtx, stopChild := context.WithCancel(context.WithoutCancel(ctx))
+	var loops, child sync.WaitGroup
+	if len(g.cfg.Missing) > 0 {
+		g.readiness.MarkMisconfigured(g.cfg.Missing)
+		loops.Go(g.guard("misconfiguration reminder", func() { g.remindMisconfigured(loopsCtx) }))
+	} else {
+		loops.Go(g.guard("prober", func() { g.prober.Run(loopsCtx) }))
+		if g.supervisor != nil {
+			child.Go(g.guard("supervisor", func() {
+				if err := g.supervisor.Run(childCtx); err != nil {
+					g.logger.Error("supervisor stopped", "err", err)
+				}
+			}))
+		}
+	}
+	return func() {
+		stopLoops()
+		loops.Wait()
+		stopChild()
+		child.Wait()
+	}
+}
+
+// guard wraps a background loop so that a panic in it is logged instead of taking the Space
+// down with it. (Were the supervisor to panic, its child would run on unsupervised until the
+// gateway exits, when Pdeathsig ends it.)
+func (g *Gateway) guard(name string, loop func()) func() {
+	return func() {
+		defer func() {
+			if v := recover(); v != nil {
+				g.logger.Error("background loop panicked", "loop", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
+		}()
+		loop()
+	}
+}
+
+// shutdown drains the HTTP server. Serve stops the child afterwards, so in-flight requests can
+// still reach it while they finish.
 func (g *Gateway) shutdown(srv *http.Server, ln net.Listener, cancelRequests context.CancelFunc) {
 	start := g.now()
 	// Shutdown would close the listener too; closing it first makes the log line below true
