@@ -126,6 +126,13 @@ type testGateway struct {
 // upstream is reachable at once when open is true.
 func startGateway(t *testing.T, upstream *httptest.Server, environ map[string]string, open bool) *testGateway {
 	t.Helper()
+	return startGatewayWith(t, upstream, environ, open, Options{})
+}
+
+// startGatewayWith is startGateway with options; Logger, DialContext and ProbeInterval are
+// the harness's own.
+func startGatewayWith(t *testing.T, upstream *httptest.Server, environ map[string]string, open bool, opts Options) *testGateway {
+	t.Helper()
 	env := map[string]string{"UPSTREAM_URL": upstream.URL, "HOST": "127.0.0.1"}
 	for k, v := range environ {
 		env[k] = v
@@ -137,7 +144,8 @@ func startGateway(t *testing.T, upstream *httptest.Server, environ map[string]st
 	logs := newLogSink()
 	logger := NewLogger(logs, LogOptions{Format: "json", Level: slog.LevelDebug, Secrets: cfg.Secrets})
 	gate := &dialGate{open: open}
-	g, err := New(cfg, Options{Logger: logger, DialContext: gate.dial, ProbeInterval: 20 * time.Millisecond})
+	opts.Logger, opts.DialContext, opts.ProbeInterval = logger, gate.dial, 20*time.Millisecond
+	g, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -896,34 +904,16 @@ func TestMisconfigured(t *testing.T) {
 
 func TestMisconfigurationIsRepeatedInTheLog(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Load(map[string]string{"REQUIRED_ENV": "OPENAI_API_KEY"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := newLogSink()
-	g, err := New(cfg, Options{Logger: NewLogger(logs, LogOptions{Format: "json"}), RemindEvery: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, ln) }()
+	up := newUpstream(t)
+	tg := startGatewayWith(t, up.Server, map[string]string{"REQUIRED_ENV": "OPENAI_API_KEY"}, true, Options{RemindEvery: 5 * time.Millisecond})
 	const msg = "misconfigured: required variables are missing; the upstream is not started"
 	deadline := time.After(10 * time.Second)
-	for len(logs.records(t, msg)) < 3 {
+	for len(tg.logs.records(t, msg)) < 3 {
 		select {
-		case <-logs.notify:
+		case <-tg.logs.notify:
 		case <-deadline:
-			t.Fatalf("the misconfiguration was not repeated; log:\n%s", logs.String())
+			t.Fatalf("the misconfiguration was not repeated; log:\n%s", tg.logs.String())
 		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Serve = %v", err)
 	}
 }
 
