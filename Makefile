@@ -25,14 +25,14 @@ deps: ## install test dependencies (Debian packages, playwright-core from npm)
 	bash .ci/deps
 
 test: deps ## the whole test suite: formatting, vet, race-enabled unit, end-to-end and browser tests
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
 check: test staticcheck ## test plus staticcheck
 
 fmt: ## format the code
-	gofmt -w $$(git ls-files '*.go')
+	gofmt -w .
 
 vet: ## go vet
 	$(GO) vet ./...
