@@ -212,6 +212,7 @@ func newUpstream(t *testing.T) *upstream {
 		})
 	})
 	mux.HandleFunc("/cors", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "upstream-"+r.Header.Get("X-Request-Id"))
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		w.Header().Set("Access-Control-Allow-Credentials", "true")
 		w.Header().Set("Access-Control-Expose-Headers", "X-Upstream")
@@ -614,6 +615,9 @@ func TestCORS(t *testing.T) {
 	// The upstream's own CORS headers are replaced, never added to.
 	resp, _ = do(t, "GET", tg.URL+"/cors", http.Header{"Origin": {origin}}, nil)
 	checkCORS(t, "200 from an upstream with its own CORS", resp)
+	if got := resp.Header.Values("X-Request-Id"); len(got) != 1 || strings.HasPrefix(got[0], "upstream-") {
+		t.Errorf("X-Request-ID = %q, want exactly the gateway's", got)
+	}
 	if got := resp.Header.Values("Access-Control-Allow-Credentials"); len(got) != 0 {
 		t.Errorf("upstream's Access-Control-Allow-Credentials leaked through: %q", got)
 	}

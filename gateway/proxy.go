@@ -132,11 +132,14 @@ func (p *proxy) isTrusted(remoteAddr string) bool {
 	return false
 }
 
-// modifyResponse removes the upstream's CORS headers (the gateway owns CORS, and ReverseProxy
-// adds upstream headers to those already set, which would duplicate Access-Control-Allow-Origin)
-// and prepares event streams.
+// modifyResponse removes the upstream's CORS and X-Request-ID headers (the gateway owns both,
+// and ReverseProxy adds upstream headers to those already set, which would duplicate them) and
+// prepares event streams.
 func (p *proxy) modifyResponse(res *http.Response) error {
 	middleware.StripCORSHeaders(res.Header)
+	// The gateway's X-Request-ID is already set (and was sent upstream); an echo of it from
+	// the upstream would be added as a second value.
+	res.Header.Del(middleware.HeaderRequestID)
 	if isEventStream(res.Header.Get("Content-Type")) {
 		// Tell any buffering proxy in front (nginx and friends) to pass events at once.
 		res.Header.Set("X-Accel-Buffering", "no")

@@ -14,9 +14,6 @@ const HeaderRequestID = "X-Request-Id"
 // maxRequestIDLen is the longest incoming request ID that is kept.
 const maxRequestIDLen = 128
 
-// requestIDKey is the echo context key under which the ID is stored.
-const requestIDKey = "hfgate.request_id"
-
 // RequestIDConfig configures [RequestID].
 type RequestIDConfig struct {
 	// Generator returns a new request ID. It is called for every request
@@ -38,8 +35,8 @@ func (c RequestIDConfig) withDefaults() RequestIDConfig {
 //
 // An incoming X-Request-ID header is kept when it is 1 to 128 characters
 // from [A-Za-z0-9._:+=/-]; otherwise a new ID is generated. The ID is set on
-// the request header (so it is forwarded upstream), on the response header
-// and in the echo context, where [RequestIDFrom] reads it.
+// the request header (so it is forwarded upstream) and on the response
+// header, where [RequestIDFrom] reads it.
 //
 // Security: the incoming ID is client-controlled. The character set excludes
 // spaces, quotes and control characters so that a kept ID cannot forge log
@@ -61,18 +58,18 @@ func RequestID(cfg RequestIDConfig) echo.MiddlewareFunc {
 				id = cfg.Generator()
 				req.Header.Set(HeaderRequestID, id)
 			}
+			// The response header is also where RequestIDFrom reads it: no per-request
+			// store in the echo context.
 			c.Response().Header().Set(HeaderRequestID, id)
-			c.Set(requestIDKey, id)
 			return next(c)
 		}
 	}
 }
 
-// RequestIDFrom returns the request ID that [RequestID] stored in c, or ""
-// when the middleware did not run.
+// RequestIDFrom returns the request ID that [RequestID] set on c's response,
+// or "" when the middleware did not run.
 func RequestIDFrom(c echo.Context) string {
-	id, _ := c.Get(requestIDKey).(string)
-	return id
+	return c.Response().Header().Get(HeaderRequestID)
 }
 
 // validRequestID reports whether an incoming ID may be kept.
