@@ -100,10 +100,8 @@ func (a *answers) childInfo() *childInfo {
 	return info
 }
 
-// writeNotReady answers 503 with Retry-After and the state, for any forwarded request while
-// the upstream is not ready.
-func (a *answers) writeNotReady(w http.ResponseWriter, r *http.Request, requestID string) {
-	snap := a.readiness.Snapshot()
+// notReady describes why requests are turned away, for a 503 or the status page.
+func (a *answers) notReady(snap Snapshot, requestID string) notReadyBody {
 	body := notReadyBody{
 		Error:      message(snap),
 		State:      snap.State,
@@ -111,13 +109,21 @@ func (a *answers) writeNotReady(w http.ResponseWriter, r *http.Request, requestI
 		RequestID:  requestID,
 		Process:    a.childInfo(),
 	}
-	if snap.State == StateReady {
-		// The upstream failed this request but a concurrent check already found it back.
-		body.State, body.Error = StateUnavailable, message(Snapshot{State: StateUnavailable})
-	}
 	if snap.State == StateMisconfigured {
 		body.Missing, body.Hint = snap.Missing, setSecretsHint
 	}
+	return body
+}
+
+// writeNotReady answers 503 with Retry-After and the state, for any forwarded request while
+// the upstream is not ready.
+func (a *answers) writeNotReady(w http.ResponseWriter, r *http.Request, requestID string) {
+	snap := a.readiness.Snapshot()
+	if snap.State == StateReady {
+		// The upstream failed this request but is still (or again) counted ready.
+		snap = Snapshot{State: StateUnavailable}
+	}
+	body := a.notReady(snap, requestID)
 	w.Header().Set("Retry-After", strconv.Itoa(body.RetryAfter))
 	writeJSON(w, r, http.StatusServiceUnavailable, body)
 }
@@ -168,12 +174,8 @@ func (a *answers) writeHealthz(w http.ResponseWriter, r *http.Request) {
 // check and a visitor both see a live Space. Browsers get HTML that reloads itself.
 func (a *answers) writeStatusPage(w http.ResponseWriter, r *http.Request) {
 	snap := a.readiness.Snapshot()
-	retry := a.retryAfter()
+	body := a.notReady(snap, "")
 	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
-		body := notReadyBody{Error: message(snap), State: snap.State, RetryAfter: retry, Process: a.childInfo()}
-		if snap.State == StateMisconfigured {
-			body.Missing, body.Hint = snap.Missing, setSecretsHint
-		}
 		writeJSON(w, r, http.StatusOK, body)
 		return
 	}
@@ -186,7 +188,7 @@ func (a *answers) writeStatusPage(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = a.page.Execute(w, statusPageData{
 		State:   string(snap.State),
-		Refresh: retry,
+		Refresh: body.RetryAfter,
 		Missing: strings.Join(snap.Missing, ", "),
 		Hint:    setSecretsHint,
 	})

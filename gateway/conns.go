@@ -73,13 +73,6 @@ func (h *hijackedConns) track(c net.Conn, websocket bool) *trackedConn {
 	return tc
 }
 
-// Len returns the number of open hijacked connections.
-func (h *hijackedConns) Len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.conns)
-}
-
 // CloseAll closes every tracked connection; WebSockets first get a close frame with status 1001
 // (going away) so clients know to reconnect rather than report an error.
 func (h *hijackedConns) CloseAll() int {

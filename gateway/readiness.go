@@ -71,7 +71,6 @@ func NewReadiness(logger *slog.Logger, now func() time.Time) *Readiness {
 type Snapshot struct {
 	State       State
 	Since       time.Time
-	DownSince   time.Time
 	LastStartup time.Duration
 	Missing     []string
 }
@@ -90,7 +89,7 @@ func (r *Readiness) State() State {
 func (r *Readiness) Snapshot() Snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return Snapshot{State: r.state, Since: r.since, DownSince: r.downSince, LastStartup: r.lastStartup, Missing: r.missing}
+	return Snapshot{State: r.state, Since: r.since, LastStartup: r.lastStartup, Missing: r.missing}
 }
 
 // Wake returns the channel the prober listens on for early checks.
