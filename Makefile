@@ -3,16 +3,25 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/hfgate
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Version stamp for `hfgate --version` (see main.go).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+# make space: the backend folder, its ASGI app (module:attribute) and the output folder.
+BACKEND ?= examples/chatbot
+APP ?= app:app
+OUT ?= dist/space
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run deps test check fmt vet staticcheck bench clean
+.PHONY: help build run deps test check fmt vet staticcheck bench clean release space
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build ./bin/hfgate
-	$(GO) build -trimpath -ldflags "-s -w" -o $(BIN) .
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 run: build ## run hfgate on :7860 supervising the example FastAPI chatbot
 	@PY=$$(sh examples/chatbot/deps.sh) && \
@@ -43,5 +52,16 @@ staticcheck: ## staticcheck (fetched through the Go module proxy)
 bench: build ## benchmarks; see docs/performance.md
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+release: ## static linux/amd64 and linux/arm64 binaries with SHA256SUMS in ./dist
+	mkdir -p dist && rm -f dist/hfgate-linux-* dist/SHA256SUMS
+	for arch in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
+			-o dist/hfgate-linux-$$arch . || exit 1; \
+	done
+	cd dist && sha256sum hfgate-linux-* > SHA256SUMS && cat SHA256SUMS
+
+space: ## a ready-to-push Space folder: make space BACKEND=dir APP=module:attr OUT=dir
+	GO="$(GO)" LDFLAGS="$(LDFLAGS)" bash examples/space/assemble.sh "$(BACKEND)" "$(APP)" "$(OUT)"
+
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin dist

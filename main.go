@@ -13,12 +13,23 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/hfgate/hfgate/config"
 	"github.com/hfgate/hfgate/gateway"
+)
+
+// Set at link time by `make build`, `make space` and `make release`
+// (-ldflags "-X main.version=... -X main.commit=... -X main.date=..."). Empty values fall back
+// to the build information the Go toolchain records (module version, VCS revision and time).
+var (
+	version string
+	commit  string
+	date    string
 )
 
 func main() {
@@ -36,6 +47,9 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) int {
 		switch a {
 		case "-h", "-help", "--help", "help":
 			config.WriteHelp(stderr)
+			return 0
+		case "-version", "--version", "version":
+			fmt.Fprintln(stderr, versionLine())
 			return 0
 		default:
 			fmt.Fprintf(stderr, "hfgate: unknown argument %q: hfgate is configured by environment variables; see hfgate -h\n", a)
@@ -56,8 +70,12 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) int {
 		return 1
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "port_source", cfg.PortSource, "host_source", cfg.HostSource,
-		"bound_in", time.Since(start).Round(time.Microsecond))
+		"bound_in", time.Since(start).Round(time.Microsecond), "version", buildVersion())
 	logger.LogAttrs(ctx, slog.LevelInfo, "config", cfg.LogAttrs()...)
+	if cfg.SpaceHost != "" || cfg.SpaceID != "" {
+		// The Space's public address, which its Logs console does not show anywhere else.
+		logger.Info("space", "id", cfg.SpaceID, "url", cfg.PublicURL())
+	}
 
 	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Environ: environ})
 	if err != nil {
@@ -70,4 +88,59 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) int {
 	}
 	logger.Info("stopped")
 	return 0
+}
+
+// versionLine is what `hfgate --version` prints: one line with the version, the commit, the
+// build date, the Go release and the platform.
+func versionLine() string {
+	v, c, d := buildStamp()
+	return fmt.Sprintf("hfgate %s (commit %s, built %s, %s %s/%s)", v, c, d, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// buildVersion is the version alone, for the start-up log line.
+func buildVersion() string {
+	v, _, _ := buildStamp()
+	return v
+}
+
+// buildStamp returns the version, commit and build date: the link-time values when set, else
+// the module version and VCS settings from the build information, else "unknown".
+func buildStamp() (v, c, d string) {
+	v, c, d = version, commit, date
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
+		}
+		dirty := false
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if c == "" {
+					c = s.Value
+				}
+			case "vcs.time":
+				if d == "" {
+					d = s.Value
+				}
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if dirty && commit == "" && c != "" {
+			c += "-dirty"
+		}
+	}
+	if len(c) > 12 {
+		c = c[:12]
+	}
+	if v == "" {
+		v = "devel"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	if d == "" {
+		d = "unknown"
+	}
+	return v, c, d
 }

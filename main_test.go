@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,20 @@ func TestRunHelp(t *testing.T) {
 	}
 }
 
+func TestRunVersion(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"--version"}, nil, &out); code != 0 {
+		t.Fatalf("run --version = %d, want 0", code)
+	}
+	line := out.String()
+	// Under go test nothing is stamped: the fallbacks show.
+	if !strings.HasPrefix(line, "hfgate ") || strings.Count(line, "\n") != 1 || !strings.Contains(line, "commit ") ||
+		!strings.Contains(line, "built ") || !strings.Contains(line, runtime.Version()) {
+		t.Errorf("run --version printed %q, want one line: hfgate VERSION (commit C, built D, goX os/arch)", line)
+	}
+}
+
 func TestRunRejectsArguments(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
@@ -115,6 +130,7 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	environ := []string{
 		"GRADIO_SERVER_PORT=" + strconv.Itoa(port), "PORT=1", "HOST=127.0.0.1",
 		"UPSTREAM_URL=http://127.0.0.1:1", "HF_TOKEN=hf_abcdefghijklmnop",
+		"SPACE_HOST=alice-chat.hf.space", "SPACE_ID=alice/chat",
 	}
 	go func() { done <- run(ctx, nil, environ, out) }()
 
@@ -140,6 +156,9 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	log := out.String()
 	if !strings.Contains(log, "port_source=GRADIO_SERVER_PORT") {
 		t.Errorf("start-up line does not name the port source:\n%s", log)
+	}
+	if !strings.Contains(log, "INF space id=alice/chat url=https://alice-chat.hf.space") {
+		t.Errorf("start-up log does not give the Space's public URL:\n%s", log)
 	}
 	if strings.Contains(log, "hf_abcdefghijklmnop") {
 		t.Errorf("a secret reached the log:\n%s", log)

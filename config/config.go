@@ -40,6 +40,14 @@ type Config struct {
 	// or "default".
 	HostSource string
 
+	// SpaceHost is the Space's public host name, which Hugging Face sets
+	// (owner-name.hf.space); empty elsewhere. Only logged: see PublicURL.
+	SpaceHost string `env:"SPACE_HOST" envDefault:"" help:"set by Hugging Face: the Space's host (owner-name.hf.space); https://SPACE_HOST is logged at start"`
+
+	// SpaceID is the Space's owner/name, which Hugging Face sets; empty
+	// elsewhere. Only logged.
+	SpaceID string `env:"SPACE_ID" envDefault:"" help:"set by Hugging Face: the Space's owner/name; logged at start"`
+
 	// UpstreamURL is the backend's base URL: http or https, with a host,
 	// without query or fragment, and without a trailing slash on its path.
 	// It is never nil after a successful Load. Log it with Redacted().
@@ -106,6 +114,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long open requests may finish after
 	// SIGTERM or SIGINT. > 0.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s" help:"how long open requests may finish after SIGTERM or SIGINT"`
+
+	// MetricsAddr is the host:port of the Prometheus metrics listener;
+	// empty means no metrics. Port 0 picks a free port (logged).
+	MetricsAddr string `env:"METRICS_ADDR" envDefault:"" help:"host:port of a separate Prometheus /metrics listener (e.g. 127.0.0.1:9090); empty = off"`
 
 	// Missing lists the RequiredEnv names that are unset or empty (or only
 	// white space), in RequiredEnv order. It is not an error for Load: the
@@ -254,6 +266,22 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 		ps.add("LOG_FORMAT", "must be text or json")
 	}
 	ps.checkPositive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	if c.MetricsAddr != "" {
+		ps.addErr("METRICS_ADDR", checkListenAddr(c.MetricsAddr))
+	}
+}
+
+// PublicURL is the Space's public address, https://SPACE_HOST, or "" when
+// SPACE_HOST is not set. A SPACE_HOST that already has a scheme is kept as
+// it is.
+func (c Config) PublicURL() string {
+	if c.SpaceHost == "" {
+		return ""
+	}
+	if strings.Contains(c.SpaceHost, "://") {
+		return c.SpaceHost
+	}
+	return "https://" + c.SpaceHost
 }
 
 // Addr is the address to listen on, host:port, as net.Listen takes it.
@@ -293,6 +321,7 @@ func (c Config) LogAttrs() []slog.Attr {
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 		slog.String("log_format", c.LogFormat),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.String("metrics_addr", c.MetricsAddr),
 	}
 }
 

@@ -232,6 +232,27 @@ func TestLoadValues(t *testing.T) {
 			},
 		},
 		{
+			name:    "space variables and metrics address",
+			environ: map[string]string{"SPACE_HOST": "alice-chat.hf.space", "SPACE_ID": "alice/chat", "METRICS_ADDR": "127.0.0.1:0"},
+			check: func(t *testing.T, c Config) {
+				if c.SpaceHost != "alice-chat.hf.space" || c.SpaceID != "alice/chat" || c.MetricsAddr != "127.0.0.1:0" {
+					t.Errorf("got SpaceHost %q, SpaceID %q, MetricsAddr %q", c.SpaceHost, c.SpaceID, c.MetricsAddr)
+				}
+				if got, want := c.PublicURL(), "https://alice-chat.hf.space"; got != want {
+					t.Errorf("PublicURL: got %q, want %q", got, want)
+				}
+			},
+		},
+		{
+			name:    "space host with a scheme is kept",
+			environ: map[string]string{"SPACE_HOST": "http://localhost:7860", "METRICS_ADDR": ":9090"},
+			check: func(t *testing.T, c Config) {
+				if got, want := c.PublicURL(), "http://localhost:7860"; got != want {
+					t.Errorf("PublicURL: got %q, want %q", got, want)
+				}
+			},
+		},
+		{
 			name:    "cors max age upper bound",
 			environ: map[string]string{"CORS_MAX_AGE": "86400"},
 			check: func(t *testing.T, c Config) {
@@ -344,6 +365,10 @@ func TestLoadInvalid(t *testing.T) {
 		{name: "log format", varName: "LOG_FORMAT", value: "zq9", want: "text or json"},
 		{name: "shutdown timeout", varName: "SHUTDOWN_TIMEOUT", value: "zq9m", want: "duration"},
 		{name: "shutdown timeout negative", varName: "SHUTDOWN_TIMEOUT", value: "-1m", want: "greater than zero"},
+		{name: "metrics addr without port", varName: "METRICS_ADDR", value: "zq9.example", want: "host:port"},
+		{name: "metrics addr port", varName: "METRICS_ADDR", value: "127.0.0.1:99123", want: "host:port"},
+		{name: "metrics addr host", varName: "METRICS_ADDR", value: "zq9 host:9090", want: "host:port"},
+		{name: "metrics addr url", varName: "METRICS_ADDR", value: "http://zq9:9090", want: "host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -384,7 +409,7 @@ func assertNoValue(t *testing.T, problem, value string) {
 // own problem (or, for the variables that take any text, no problem).
 func TestLoadInvalidEveryVariable(t *testing.T) {
 	t.Parallel()
-	anyText := map[string]bool{"UPSTREAM_DIR": true}
+	anyText := map[string]bool{"UPSTREAM_DIR": true, "SPACE_HOST": true, "SPACE_ID": true}
 	const garbage = "zq9 'garbage\x01"
 	for _, v := range Vars() {
 		t.Run(v.Name, func(t *testing.T) {
@@ -661,7 +686,7 @@ func TestLogAttrs(t *testing.T) {
 		"port", "port_source", "host", "host_source", "upstream", "health_path",
 		"upstream_timeout", "upstream_cmd", "upstream_dir", "upstream_stop_timeout",
 		"required_env", "cors_origins", "cors_credentials", "trusted_proxies",
-		"max_body_bytes", "log_level", "log_format", "shutdown_timeout",
+		"max_body_bytes", "log_level", "log_format", "shutdown_timeout", "metrics_addr",
 	}
 	if !slices.Equal(keys, wantKeys) {
 		t.Errorf("keys: got %q, want %q", keys, wantKeys)

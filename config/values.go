@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -349,4 +350,22 @@ func itemsAre(positions []int) string {
 		s[i] = strconv.Itoa(p)
 	}
 	return "items " + strings.Join(s, ", ") + " are"
+}
+
+// checkListenAddr accepts host:port for a listener: the host may be empty
+// (all interfaces), an IP address or a host name; the port 0 to 65535 (0
+// picks a free one).
+func checkListenAddr(s string) error {
+	const want = "must be host:port, such as 127.0.0.1:9090 or :9090"
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return problem(want)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return problem(want)
+	}
+	if host != "" && checkHost(host) != nil {
+		return problem(want)
+	}
+	return nil
 }
