@@ -400,12 +400,19 @@ func startGateway(t *testing.T, env map[string]string) *hfgateProc {
 		environ = append(environ, k+"="+v)
 	}
 
+	cmd := exec.Command(bin)
+	cmd.Env = environ
+	return startProc(t, cmd, port)
+}
+
+// startProc starts cmd, a process that becomes hfgate listening on the loopback port (the
+// binary itself, or a launcher that execs it), with its output read as log lines.
+func startProc(t *testing.T, cmd *exec.Cmd, port int) *hfgateProc {
+	t.Helper()
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatalf("pipe: %v", err)
 	}
-	cmd := exec.Command(bin)
-	cmd.Env = environ
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// Its own process group, so clean-up can kill whatever it leaves.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -1,0 +1,385 @@
+package main
+
+// The Space deployment kit (examples/space, `make space`): a folder assembled from the example
+// backend is run the way a Python-runtime Hugging Face Space runs it (python app.py, with the
+// variables the Space sets), and the launcher's checks and environment are tested on their own.
+//
+// Run: go test -count=1 -run TestSpace .
+
+import (
+	"bytes"
+	"debug/elf"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hfgate/hfgate/config"
+)
+
+// assembleSpace runs `make space` for the example backend into a temporary folder and returns
+// the folder.
+func assembleSpace(t *testing.T, version string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("space: skipped with -short")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		skipOrFail(t, "space: make is not installed")
+	}
+	out := filepath.Join(t.TempDir(), "chat-space")
+	cmd := exec.Command("make", "--no-print-directory", "space", "BACKEND=examples/chatbot", "APP=app:app",
+		"OUT="+out, "VERSION="+version, "TITLE=Chat test")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make space: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestSpaceRunThrough assembles a Space folder with make space and runs it as the Space's
+// runtime does: launcher -> hfgate -> uvicorn -> cold 503 -> ready -> chat.
+func TestSpaceRunThrough(t *testing.T) {
+	requireBackend(t)
+	dir := assembleSpace(t, "v9.8.7-spacetest")
+	checkSpaceFolder(t, dir, "v9.8.7-spacetest")
+
+	ctx := testContext(t, 60*time.Second)
+	port := freePort(t)
+	cmd := exec.Command(e2ePython, "app.py")
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + t.TempDir(),
+		// What a Python-runtime Space sets (GRADIO_SERVER_NAME is 0.0.0.0 there; loopback here).
+		"GRADIO_SERVER_PORT=" + strconv.Itoa(port),
+		"GRADIO_SERVER_NAME=127.0.0.1",
+		"SPACE_HOST=alice-chat-space.hf.space",
+		"SPACE_ID=alice/chat-space",
+		"SYSTEM=spaces",
+		// The example backend: a 2 s model load, so the cold start is seen; fast tokens.
+		"STARTUP_SECONDS=2",
+		"TOKEN_DELAY=0.01",
+		"PYTHONDONTWRITEBYTECODE=1",
+	}
+	g := startProc(t, cmd, port)
+
+	g.awaitPort(ctx)
+	// The launcher replaced itself with hfgate: the process started as python is the binary.
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", g.cmd.Process.Pid)); err != nil || exe != filepath.Join(dir, "bin", "hfgate") {
+		t.Errorf("process %d runs %q (%v), want %s (os.execv)", g.cmd.Process.Pid, exe, err, filepath.Join(dir, "bin", "hfgate"))
+	}
+
+	// Cold: the port answers at once, with the not-ready answer.
+	r := g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "hello space"}`)
+	checkNotReady(t, r, "starting")
+
+	l := g.awaitLog(ctx, 1, "listening", msgIs("listening"))
+	if got := l.attr("port_source"); got != "GRADIO_SERVER_PORT" {
+		t.Errorf("listening line: got port_source %q, want GRADIO_SERVER_PORT", got)
+	}
+	if got := l.attr("version"); got != "v9.8.7-spacetest" {
+		t.Errorf("listening line: got version %q, want the stamp v9.8.7-spacetest", got)
+	}
+	l = g.awaitLog(ctx, 1, "space", msgIs("space"))
+	if got, want := l.attr("url"), "https://alice-chat-space.hf.space"; got != want {
+		t.Errorf("space line: got url %q, want %q", got, want)
+	}
+	if got, want := l.attr("id"), "alice/chat-space"; got != want {
+		t.Errorf("space line: got id %q, want %q", got, want)
+	}
+	// The upstream command is the launcher's: its own interpreter running uvicorn on the
+	// backend, trusting only hfgate's forwarding headers.
+	l = g.awaitLog(ctx, 1, "config", msgIs("config"))
+	words, err := config.SplitCommand(l.attr("upstream_cmd"))
+	if err != nil {
+		t.Fatalf("upstream_cmd %q: %v", l.attr("upstream_cmd"), err)
+	}
+	upstream, err := url.Parse(l.attr("upstream"))
+	if err != nil || upstream.Hostname() != "127.0.0.1" || upstream.Port() == "" {
+		t.Fatalf("config line: got upstream %q, want http://127.0.0.1:PORT", l.attr("upstream"))
+	}
+	wantCmd := []string{e2ePython, "-m", "uvicorn", "app:app", "--app-dir", filepath.Join(dir, "backend"),
+		"--host", "127.0.0.1", "--port", upstream.Port(), "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"}
+	if strings.Join(words, "\x00") != strings.Join(wantCmd, "\x00") {
+		t.Errorf("upstream_cmd: got %q, want %q", words, wantCmd)
+	}
+
+	// Warm: ready, then the chat answers, plain and streamed.
+	g.awaitReady(ctx, 50*time.Millisecond)
+	checkChat(t, g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "hello space"}`), botReply("hello space"))
+	resp, br := g.openStream(ctx, "hi there")
+	var got strings.Builder
+	for {
+		ev, err := nextEvent(br)
+		if err != nil {
+			t.Fatalf("read event: %v (so far %q)", err, got.String())
+		}
+		if ev.event == "done" {
+			break
+		}
+		got.WriteString(eventToken(t, ev))
+	}
+	resp.Body.Close()
+	if got.String() != botReply("hi there") {
+		t.Errorf("streamed reply: got %q, want %q", got.String(), botReply("hi there"))
+	}
+	// The backend's own output reaches the log (PYTHONUNBUFFERED), relayed line by line.
+	g.awaitLog(ctx, 1, "backend output", relayedContains("model echo-bot-1 loaded"))
+
+	if code := g.stop(ctx); code != 0 {
+		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
+	}
+	g.awaitLog(ctx, 1, "stopped", msgIs("stopped"))
+}
+
+// checkSpaceFolder checks what make space wrote.
+func checkSpaceFolder(t *testing.T, dir, version string) {
+	t.Helper()
+	read := func(name string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("space folder: %v", err)
+		}
+		return string(b)
+	}
+	readme := read("README.md")
+	front, _, ok := strings.Cut(strings.TrimPrefix(readme, "---\n"), "\n---\n")
+	if !strings.HasPrefix(readme, "---\n") || !ok {
+		t.Fatalf("README.md does not open with a --- front matter block:\n%s", readme)
+	}
+	for _, want := range []string{"title: \"Chat test\"", "sdk: gradio", "app_file: app.py", "python_version: ", "sdk_version: ", "startup_duration_timeout: 30m"} {
+		if !strings.Contains(front, "\n"+want) && !strings.HasPrefix(front, want) {
+			t.Errorf("README.md front matter lacks %q:\n%s", want, front)
+		}
+	}
+	reqs := strings.Fields(read("requirements.txt"))
+	for _, want := range []string{"fastapi>=0.92", "uvicorn>=0.17.6", "websockets>=10.4"} {
+		if !containsWord(reqs, want) {
+			t.Errorf("requirements.txt lacks %q (the backend's own line): %q", want, reqs)
+		}
+	}
+	if !strings.Contains(read(".gitattributes"), "bin/** filter=lfs diff=lfs merge=lfs -text") {
+		t.Errorf(".gitattributes does not send bin/ through LFS")
+	}
+	if !strings.Contains(read("app.py"), "\nAPP = \"app:app\"\n") {
+		t.Errorf("app.py does not name the app")
+	}
+	if got, want := read("backend/app.py"), mustReadFile(t, "examples/chatbot/app.py"); got != want {
+		t.Errorf("backend/app.py differs from examples/chatbot/app.py")
+	}
+
+	bin := filepath.Join(dir, "bin", "hfgate")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatalf("bin/hfgate: %v", err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
+		t.Errorf("bin/hfgate: got machine %v class %v, want EM_X86_64 ELFCLASS64 (linux/amd64)", f.Machine, f.Class)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("bin/hfgate has an ELF interpreter: want a static binary (CGO_ENABLED=0)")
+		}
+	}
+	if f.Section(".symtab") != nil {
+		t.Errorf("bin/hfgate has a symbol table: want it stripped (-s -w)")
+	}
+	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
+		out, err := exec.Command(bin, "--version").CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), "hfgate "+version+" (commit ") || !strings.Contains(string(out), "linux/amd64") {
+			t.Errorf("bin/hfgate --version: got %q (%v), want hfgate %s (commit ..., linux/amd64)", out, err, version)
+		}
+	}
+}
+
+func containsWord(words []string, w string) bool {
+	for _, x := range words {
+		if x == w {
+			return true
+		}
+	}
+	return false
+}
+
+func mustReadFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// launcherDir is a folder with the launcher template as app.py, and bin/hfgate holding binary
+// (absent when nil), made non-executable so the launcher has to fix that.
+func launcherDir(t *testing.T, binary []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(mustReadFile(t, "examples/space/app.py")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if binary != nil {
+		if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bin", "hfgate"), binary, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// runLauncher runs python app.py in dir with env and returns stdout, stderr and the exit code.
+func runLauncher(t *testing.T, dir string, env ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	if _, err := os.Stat(e2ePython); err != nil {
+		skipOrFail(t, "space: "+e2ePython+" is not installed")
+	}
+	ctx := testContext(t, 20*time.Second)
+	cmd := exec.CommandContext(ctx, e2ePython, "app.py")
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "PYTHONDONTWRITEBYTECODE=1"}, env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("run launcher: %v", err)
+	}
+	return o.String(), e.String(), cmd.ProcessState.ExitCode()
+}
+
+// elfHeader returns the first 64 bytes of a little-endian 64-bit ELF executable for machine.
+func elfHeader(machine elf.Machine) []byte {
+	h := make([]byte, 64)
+	copy(h, "\x7fELF")
+	h[4], h[5], h[6] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), 1
+	h[16] = byte(elf.ET_EXEC)
+	h[18], h[19] = byte(machine), byte(machine>>8)
+	return h
+}
+
+// TestSpaceLauncherFails: each way the binary can be wrong gives one clear line on stderr and
+// exit status 1, before anything is started.
+func TestSpaceLauncherFails(t *testing.T) {
+	t.Parallel()
+	other := elf.EM_AARCH64
+	if runtime.GOARCH == "arm64" {
+		other = elf.EM_X86_64
+	}
+	tests := []struct {
+		name   string
+		binary []byte // nil: no bin/hfgate at all
+		want   string
+	}{
+		{name: "missing", binary: nil, want: "bin/hfgate is missing"},
+		{name: "other architecture", binary: elfHeader(other), want: "bin/hfgate is built for "},
+		{name: "git lfs pointer", binary: []byte("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 10940578\n"), want: "Git LFS pointer"},
+		{name: "not an executable", binary: []byte("<html>404</html>\n"), want: "is not a Linux executable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := runLauncher(t, launcherDir(t, tt.binary))
+			if code != 1 {
+				t.Errorf("exit code: got %d, want 1", code)
+			}
+			if stdout != "" {
+				t.Errorf("stdout: got %q, want nothing", stdout)
+			}
+			if strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "app.py: ") || !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr: got %q, want one line starting app.py: and containing %q", stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestSpaceLauncherEnvironment checks what the launcher hands hfgate, with /usr/bin/env (an
+// executable for this machine) standing in for the binary, so the environment is printed.
+func TestSpaceLauncherEnvironment(t *testing.T) {
+	t.Parallel()
+	envBinary, err := os.ReadFile("/usr/bin/env")
+	if err != nil {
+		skipOrFail(t, "space: no /usr/bin/env to stand in for hfgate: "+err.Error())
+	}
+	parse := func(t *testing.T, out string) map[string]string {
+		t.Helper()
+		m := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				m[k] = v
+			}
+		}
+		return m
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		t.Parallel()
+		dir := launcherDir(t, envBinary)
+		out, stderr, code := runLauncher(t, dir, "OPENAI_API_KEY=sk-kept-as-is")
+		if code != 0 {
+			t.Fatalf("exit code %d, stderr %q", code, stderr)
+		}
+		env := parse(t, out)
+		u, err := url.Parse(env["UPSTREAM_URL"])
+		if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" || u.Port() == "" {
+			t.Fatalf("UPSTREAM_URL: got %q, want http://127.0.0.1:PORT", env["UPSTREAM_URL"])
+		}
+		words, err := config.SplitCommand(env["UPSTREAM_CMD"])
+		if err != nil {
+			t.Fatalf("UPSTREAM_CMD %q does not parse as hfgate reads it: %v", env["UPSTREAM_CMD"], err)
+		}
+		backend := filepath.Join(dir, "backend")
+		want := []string{e2ePython, "-m", "uvicorn", "app:app", "--app-dir", backend, "--host", "127.0.0.1",
+			"--port", u.Port(), "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"}
+		if strings.Join(words, "\x00") != strings.Join(want, "\x00") {
+			t.Errorf("UPSTREAM_CMD: got %q, want %q", words, want)
+		}
+		for k, v := range map[string]string{"UPSTREAM_DIR": backend, "PYTHONUNBUFFERED": "1", "OPENAI_API_KEY": "sk-kept-as-is"} {
+			if env[k] != v {
+				t.Errorf("%s: got %q, want %q", k, env[k], v)
+			}
+		}
+		st, err := os.Stat(filepath.Join(dir, "bin", "hfgate"))
+		if err != nil || st.Mode().Perm()&0o111 != 0o111 {
+			t.Errorf("bin/hfgate mode after launch: %v (%v), want executable by all", st.Mode(), err)
+		}
+	})
+
+	t.Run("space sets UPSTREAM_CMD", func(t *testing.T) {
+		t.Parallel()
+		out, stderr, code := runLauncher(t, launcherDir(t, envBinary), "UPSTREAM_CMD=python serve.py", "PYTHONUNBUFFERED=0")
+		if code != 0 {
+			t.Fatalf("exit code %d, stderr %q", code, stderr)
+		}
+		env := parse(t, out)
+		if env["UPSTREAM_CMD"] != "python serve.py" || env["PYTHONUNBUFFERED"] != "0" {
+			t.Errorf("got UPSTREAM_CMD %q, PYTHONUNBUFFERED %q; want the Space's own", env["UPSTREAM_CMD"], env["PYTHONUNBUFFERED"])
+		}
+		for _, k := range []string{"UPSTREAM_URL", "UPSTREAM_DIR"} {
+			if _, ok := env[k]; ok {
+				t.Errorf("%s set to %q, want it left unset", k, env[k])
+			}
+		}
+	})
+
+	t.Run("space sets UPSTREAM_URL", func(t *testing.T) {
+		t.Parallel()
+		out, stderr, code := runLauncher(t, launcherDir(t, envBinary), "UPSTREAM_URL=http://127.0.0.1:8123")
+		if code != 0 {
+			t.Fatalf("exit code %d, stderr %q", code, stderr)
+		}
+		env := parse(t, out)
+		if env["UPSTREAM_URL"] != "http://127.0.0.1:8123" || !strings.Contains(env["UPSTREAM_CMD"], " --port 8123 ") {
+			t.Errorf("got UPSTREAM_URL %q, UPSTREAM_CMD %q; want uvicorn on the URL's port 8123", env["UPSTREAM_URL"], env["UPSTREAM_CMD"])
+		}
+	})
+}
