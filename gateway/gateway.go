@@ -33,6 +33,9 @@ type Options struct {
 	ProbeInterval time.Duration
 	// RemindEvery is how often a misconfiguration is logged again. Zero value: 1 minute.
 	RemindEvery time.Duration
+	// ProgressEvery is how often a "waiting for upstream" line is logged while the upstream is
+	// not ready. Zero value: 5s.
+	ProgressEvery time.Duration
 }
 
 // Gateway is hfgate: the HTTP server, the proxy, the readiness state machine, the prober and,
@@ -120,6 +123,9 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		Logger:       opts.Logger,
 		FastInterval: fast,
 		SlowInterval: max(25*fast, 5*time.Second),
+		// The readiness clock, so elapsed times agree with the state's Since.
+		Now:           opts.Now,
+		ProgressEvery: opts.ProgressEvery,
 	}
 	g.echo = g.routes()
 	return g, nil

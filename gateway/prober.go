@@ -26,13 +26,19 @@ type Prober struct {
 	SlowInterval time.Duration
 	// Timeout bounds one check. Zero value: 2s.
 	Timeout time.Duration
+	// ProgressEvery is how often a "waiting for upstream" line is logged while the upstream is
+	// not ready (see progressLog). Zero value: 5s.
+	ProgressEvery time.Duration
+	// Now is the clock for the progress lines. Zero value: time.Now.
+	Now func() time.Time
 	// FailureThreshold is how many consecutive failed checks turn a ready upstream unavailable;
 	// one slow answer from a busy upstream should not turn every request away. (A request that
 	// cannot connect at all flips the state at once; see Readiness.MarkUnreachable.)
 	// Zero value: 2.
 	FailureThreshold int
 
-	failures int // consecutive failed checks; only the Run goroutine touches it
+	failures int         // consecutive failed checks; only the Run goroutine touches it
+	progress progressLog // start-up progress lines; only the Run goroutine touches it
 }
 
 func (p *Prober) withDefaults() {
@@ -48,6 +54,13 @@ func (p *Prober) withDefaults() {
 	if p.FailureThreshold <= 0 {
 		p.FailureThreshold = 2
 	}
+	if p.ProgressEvery <= 0 {
+		p.ProgressEvery = 5 * time.Second
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	p.progress.logger, p.progress.interval = p.Logger, p.ProgressEvery
 }
 
 // Run checks until ctx is done.
@@ -77,7 +90,7 @@ func (p *Prober) checkOnce(ctx context.Context) bool {
 	p.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	ok := false
+	ok, status := false, 0
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL, nil)
 	if err == nil {
 		req.Header.Set("User-Agent", "hfgate-prober")
@@ -87,7 +100,8 @@ func (p *Prober) checkOnce(ctx context.Context) bool {
 			// Drain a little so the connection can be reused; the body is not needed.
 			_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 			_ = resp.Body.Close()
-			ok = resp.StatusCode < http.StatusInternalServerError
+			status = resp.StatusCode
+			ok = status < http.StatusInternalServerError
 			if !ok {
 				p.Logger.Debug("health check failed", "status", resp.StatusCode)
 			}
@@ -108,5 +122,6 @@ func (p *Prober) checkOnce(ctx context.Context) bool {
 	if p.failures >= p.FailureThreshold {
 		p.Readiness.MarkProbeFailed()
 	}
+	p.progress.observe(p.Now(), p.Readiness.Snapshot(), probeResult(status, err))
 	return false
 }
