@@ -73,6 +73,8 @@ func message(s Snapshot) string {
 		return "the service stopped unexpectedly and is being restarted; retry after the number of seconds in Retry-After"
 	case StateMisconfigured:
 		return "the service is missing required settings: " + strings.Join(s.Missing, ", ")
+	case StateDraining:
+		return "the service is restarting; retry after the number of seconds in Retry-After"
 	default:
 		return "the service is ready"
 	}
@@ -216,6 +218,8 @@ const statusPageHTML = `<!doctype html>
 </head><body><main>
 {{if .Missing}}<h1>This Space is missing settings</h1>
 <p>The service needs <code>{{.Missing}}</code>. {{.Hint}}</p>
+{{else if eq .State "draining"}}<h1>This Space is restarting</h1>
+<p>The service is shutting down to restart. This page reloads by itself in {{.Refresh}} s.</p>
 {{else}}<h1>This Space is starting</h1>
 <p>The service is warming up (state: <code>{{.State}}</code>). This page reloads by itself in {{.Refresh}} s.</p>
 {{end}}</main></body></html>

@@ -315,6 +315,10 @@ func (g *Gateway) guard(name string, loop func()) func() {
 // still reach it while they finish.
 func (g *Gateway) shutdown(srv *http.Server, ln net.Listener, cancelRequests context.CancelFunc) {
 	start := g.now()
+	// From here /ready answers 503 "draining", so an uptime monitor or the platform sees the
+	// restart, and a request that still arrives on an open connection is turned away with
+	// Retry-After rather than started when it might not finish.
+	g.readiness.MarkDraining()
 	// Shutdown would close the listener too; closing it first makes the log line below true
 	// when it is written.
 	_ = ln.Close()

@@ -25,6 +25,9 @@ const (
 	// StateMisconfigured: required settings are missing; nothing is started. Terminal: settings
 	// only change when the Space restarts the container.
 	StateMisconfigured State = "misconfigured"
+	// StateDraining: the gateway is shutting down (SIGTERM); requests already forwarded finish,
+	// new ones are turned away. Terminal: the process is on its way out.
+	StateDraining State = "draining"
 )
 
 // Retry-After bounds and the guess used before any start-up has been observed.
@@ -126,6 +129,10 @@ func (r *Readiness) MarkStarted() {
 // MarkCrashed records that the supervised child exited.
 func (r *Readiness) MarkCrashed() { r.transition(StateCrashed, "upstream process exited") }
 
+// MarkDraining records that shutdown has begun. A misconfigured gateway stays misconfigured:
+// that says more about what to fix than "draining".
+func (r *Readiness) MarkDraining() { r.transition(StateDraining, "shutting down") }
+
 // MarkMisconfigured records missing required variables. The state is terminal.
 func (r *Readiness) MarkMisconfigured(missing []string) {
 	r.mu.Lock()
@@ -159,7 +166,7 @@ func (r *Readiness) transitionFrom(from, to State, reason string) bool {
 // transitionLocked is the only place the state changes.
 func (r *Readiness) transitionLocked(to State, reason string) bool {
 	from := r.state
-	if from == to || from == StateMisconfigured {
+	if from == to || from == StateMisconfigured || from == StateDraining {
 		return false
 	}
 	now := r.now()
@@ -174,7 +181,7 @@ func (r *Readiness) transitionLocked(to State, reason string) bool {
 	r.state, r.since = to, now
 	r.ready.Store(to == StateReady)
 	level := slog.LevelInfo
-	if from == StateReady || to == StateCrashed || to == StateMisconfigured {
+	if (from == StateReady && to != StateDraining) || to == StateCrashed || to == StateMisconfigured {
 		level = slog.LevelWarn
 	}
 	r.logger.Log(context.Background(), level, "upstream state", attrs...)

@@ -74,6 +74,19 @@ func TestReadinessTransitions(t *testing.T) {
 			r.MarkStarted()
 			r.MarkCrashed()
 		}, StateMisconfigured},
+		{"draining from ready", func(r *Readiness, _ *fakeClock) { r.MarkReady(); r.MarkDraining() }, StateDraining},
+		{"draining from starting", func(r *Readiness, _ *fakeClock) { r.MarkDraining() }, StateDraining},
+		{"draining is terminal", func(r *Readiness, _ *fakeClock) {
+			r.MarkDraining()
+			r.MarkReady()
+			r.MarkStarted()
+			r.MarkCrashed()
+			r.MarkUnreachable()
+		}, StateDraining},
+		{"misconfigured stays misconfigured when draining", func(r *Readiness, _ *fakeClock) {
+			r.MarkMisconfigured([]string{"A"})
+			r.MarkDraining()
+		}, StateMisconfigured},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
