@@ -144,7 +144,7 @@ func childEnv(environ []string) []string {
 }
 
 // Handler returns the gateway's HTTP handler (for tests and embedding).
-func (g *Gateway) Handler() http.Handler { return g.echo }
+func (g *Gateway) Handler() http.Handler { return g }
 
 // Readiness returns the gateway's state machine.
 func (g *Gateway) Readiness() *Readiness { return g.readiness }
@@ -199,9 +199,16 @@ func ownRoute(answer func(http.ResponseWriter, *http.Request)) echo.HandlerFunc 
 }
 
 // forward proxies a request when the upstream is ready and otherwise gives the not-ready answer
-// (or, for GET/HEAD "/", the status page).
+// (or, for GET/HEAD "/", the status page). Requests that break the rules in requests.go are
+// answered here and never forwarded.
 func (g *Gateway) forward(c echo.Context) error {
 	r := c.Request()
+	if err := checkRequest(r); err != nil {
+		return err
+	}
+	if own := g.ownPath(r.URL.Path); own != nil {
+		return own(c)
+	}
 	if !g.readiness.IsReady() {
 		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			g.answers.writeStatusPage(c.Response(), r)
@@ -246,7 +253,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
 	srv := &http.Server{
-		Handler:           g.echo,
+		Handler:           g,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
