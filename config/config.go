@@ -74,6 +74,11 @@ type Config struct {
 	// SIGTERM before it is sent SIGKILL. > 0.
 	UpstreamStopTimeout time.Duration `env:"UPSTREAM_STOP_TIMEOUT" envDefault:"5s" help:"wait between SIGTERM and SIGKILL when stopping the UPSTREAM_CMD child"`
 
+	// UpstreamMaxBackoff caps the wait before restarting a child that keeps
+	// crashing; the wait starts at 0.5 s (or this, if smaller) and doubles
+	// per crash until the child has run 30 s. > 0.
+	UpstreamMaxBackoff time.Duration `env:"UPSTREAM_MAX_BACKOFF" envDefault:"30s" help:"longest wait before restarting a crashing UPSTREAM_CMD child (doubles from 0.5s)"`
+
 	// RequiredEnv names variables (typically secrets) that must be set and
 	// non-empty for the backend to work; see Missing. Valid names, without
 	// duplicates, in the order given. Never nil.
@@ -223,6 +228,7 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 		ps.add("UPSTREAM_CMD", "the program name (first word) is empty")
 	}
 	ps.checkPositive("UPSTREAM_STOP_TIMEOUT", c.UpstreamStopTimeout)
+	ps.checkPositive("UPSTREAM_MAX_BACKOFF", c.UpstreamMaxBackoff)
 
 	if !ps.has("REQUIRED_ENV") {
 		names, err := checkNames(c.RequiredEnv)
@@ -313,6 +319,7 @@ func (c Config) LogAttrs() []slog.Attr {
 		slog.String("upstream_cmd", c.UpstreamCmd.String()),
 		slog.String("upstream_dir", c.UpstreamDir),
 		slog.Duration("upstream_stop_timeout", c.UpstreamStopTimeout),
+		slog.Duration("upstream_max_backoff", c.UpstreamMaxBackoff),
 		slog.String("required_env", strings.Join(c.RequiredEnv, ",")),
 		slog.String("cors_origins", strings.Join(c.CORSAllowOrigins, ",")),
 		slog.Bool("cors_credentials", c.CORSAllowCredentials),

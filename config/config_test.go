@@ -55,6 +55,7 @@ func wantDefaults() Config {
 		UpstreamCmd:         nil,
 		UpstreamDir:         "",
 		UpstreamStopTimeout: 5 * time.Second,
+		UpstreamMaxBackoff:  30 * time.Second,
 		RequiredEnv:         []string{},
 		CORSAllowOrigins:    []string{},
 		CORSAllowHeaders:    []string{"Accept", "Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID"},
@@ -335,6 +336,7 @@ func TestLoadInvalid(t *testing.T) {
 		{name: "cmd empty program", varName: "UPSTREAM_CMD", value: `'' zq9-arg`, want: "program name"},
 		{name: "stop timeout", varName: "UPSTREAM_STOP_TIMEOUT", value: "zq9", want: "duration"},
 		{name: "stop timeout zero", varName: "UPSTREAM_STOP_TIMEOUT", value: "0", want: "greater than zero"},
+		{name: "max backoff zero", varName: "UPSTREAM_MAX_BACKOFF", value: "0s", want: "greater than zero"},
 		{name: "required env name", varName: "REQUIRED_ENV", value: "GOOD,zq9-bad", want: "item 2 is not a variable name"},
 		{name: "required env digit first", varName: "REQUIRED_ENV", value: "9ZQ,ZQ 9,OK", want: "items 1, 2 are not a variable name"},
 		{name: "origin with path", varName: "CORS_ALLOW_ORIGINS", value: "https://zq9.example/app", want: "item 1 is not an origin"},
@@ -684,7 +686,7 @@ func TestLogAttrs(t *testing.T) {
 	}
 	wantKeys := []string{
 		"port", "port_source", "host", "host_source", "upstream", "health_path",
-		"upstream_timeout", "upstream_cmd", "upstream_dir", "upstream_stop_timeout",
+		"upstream_timeout", "upstream_cmd", "upstream_dir", "upstream_stop_timeout", "upstream_max_backoff",
 		"required_env", "cors_origins", "cors_credentials", "trusted_proxies",
 		"max_body_bytes", "log_level", "log_format", "shutdown_timeout", "metrics_addr",
 	}

@@ -83,6 +83,8 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 			Env:         childEnv(opts.Environ),
 			Logger:      opts.Logger,
 			StopTimeout: cfg.UpstreamStopTimeout,
+			MinBackoff:  min(500*time.Millisecond, cfg.UpstreamMaxBackoff),
+			MaxBackoff:  cfg.UpstreamMaxBackoff,
 			OnStart:     func(int) { g.readiness.MarkStarted() },
 			OnExit: func(ev ExitEvent) {
 				// An exit with no next attempt is the one shutdown asked for.
