@@ -79,9 +79,9 @@ func rawExchange(t *testing.T, addr, raw string, quiet time.Duration) (resps []*
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := io.WriteString(conn, raw); err != nil {
-		t.Fatalf("write: %v", err)
-	}
+	// Written beside the reading: a server that refuses an oversized head answers and closes
+	// before it has read all of it, and a blocked writer would never see that answer.
+	go func() { _, _ = io.WriteString(conn, raw) }()
 	br := bufio.NewReader(conn)
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(quiet))
@@ -134,7 +134,9 @@ func TestBadInputRawRequests(t *testing.T) {
 	upHost := strings.TrimPrefix(up.URL, "http://")
 
 	const h = "Host: space.example\r\n"
-	manyHeaders := strings.Repeat("X-A: b\r\n", 10000)
+	// Just over the 64 KiB (plus Go's 4 KiB slack) limit: much more, and the server's reset
+	// of the unread rest can overtake its answer.
+	manyHeaders := strings.Repeat("X-A: b\r\n", 9000)
 	tests := []struct {
 		name string
 		raw  string
@@ -151,7 +153,7 @@ func TestBadInputRawRequests(t *testing.T) {
 	}{
 		{name: "garbage request line", raw: "NOT A REQUEST\r\n\r\n", want: []int{400}, closed: true},
 		{name: "HTTP/2 preface on HTTP/1", raw: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", want: []int{404}, jsonError: true},
-		{name: "oversized header", raw: "GET /x HTTP/1.1\r\n" + h + "X-Big: " + strings.Repeat("a", 128<<10) + "\r\n\r\n", want: []int{431}, closed: true},
+		{name: "oversized header", raw: "GET /x HTTP/1.1\r\n" + h + "X-Big: " + strings.Repeat("a", 70<<10) + "\r\n\r\n", want: []int{431}, closed: true},
 		{name: "too many headers", raw: "GET /x HTTP/1.1\r\n" + h + manyHeaders + "\r\n", want: []int{431}, closed: true},
 		{name: "NUL in path", raw: "GET /a\x00b HTTP/1.1\r\n" + h + "\r\n", want: []int{400}, closed: true},
 		{name: "control byte in query", raw: "GET /a?\x01 HTTP/1.1\r\n" + h + "\r\n", want: []int{400}, closed: true},
