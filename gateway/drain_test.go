@@ -17,7 +17,7 @@ func TestDrainingAnswers(t *testing.T) {
 	tg := startGateway(t, up.Server, map[string]string{"SHUTDOWN_TIMEOUT": "10s"}, true)
 	tg.waitReady(t)
 	r := openFirstEvent(t, tg.URL+"/sse") // holds the drain open
-	tg.cancel()                          // SIGTERM
+	tg.cancel()                           // SIGTERM
 	rec := tg.logs.waitRecord(t, "upstream state", func(r map[string]any) bool { return r["to"] == "draining" })
 	if rec["level"] != "INFO" {
 		t.Errorf("draining transition logged at %v, want INFO (a shutdown is not a fault)", rec["level"])
