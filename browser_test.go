@@ -1,34 +1,41 @@
 package main
 
 // Browser tests: Debian's Chromium, driven by playwright-core from
-// examples/chatbot/frontend/test/browser.mjs, loads the example chat page from
-// one origin and talks to the real hfgate binary on another, which supervises
-// the real example backend under uvicorn. They prove what only a browser can:
-// CORS (preflights, exposed headers on 503s, refusals) and that tokens reach
-// page script one by one.
+// examples/frontend/test/browser.mjs, loads the example chat page from one
+// loopback origin (127.0.0.2) and talks to the real hfgate binary on another
+// (127.0.0.1), which supervises the real example backend under uvicorn. They
+// prove what only a browser can: CORS (preflights, exposed headers on 503s,
+// refusals), that tokens reach the page one by one, and that the status page
+// turns into the backend's page by itself.
 //
 // They need /usr/bin/chromium, node, the driver's node_modules (npm ci
-// --prefix examples/chatbot/frontend/test) and /usr/bin/python3 with fastapi
-// and uvicorn. Without those the tests skip, except when CI=true, where they
-// fail. -short skips them too.
+// --prefix examples/frontend/test; .ci/deps does it) and /usr/bin/python3
+// with fastapi and uvicorn. Without those the tests skip, except when
+// CI=true, where they fail. -short skips them too.
 //
-// The gateway, its log and the binary come from the harness in
-// harness_test.go, shared with the end-to-end tests.
+// Every scenario leaves a screenshot of its page as it ended. They are
+// removed when the test passes and their paths logged when it fails; with
+// HFGATE_ARTIFACTS=DIR (or go test -artifacts) they are kept. With
+// HFGATE_FRONTEND_PNG=PATH the stream scenario's mid-stream screenshot is
+// copied to PATH: that is how docs/frontend.png is made.
 //
-// Run: go test -count=1 -run TestBrowser .
+// Run: go test -count=1 -run TestBrowser -v .
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,168 +49,343 @@ const (
 	browserChromium = "/usr/bin/chromium"
 	// browserFrontendDir holds the chat page; its test/ subdirectory holds
 	// the driver and its package.json.
-	browserFrontendDir = "examples/chatbot/frontend"
+	browserFrontendDir = "examples/frontend"
+	// browserPageHost serves the chat page: a loopback address other than
+	// the gateway's, so the page is cross-origin to the gateway.
+	browserPageHost = "127.0.0.2"
+	// browserOtherHost serves the page from an origin the gateway does not
+	// allow.
+	browserOtherHost = "127.0.0.3"
 	// browserStartup is the backend's fake model-loading time
 	// (STARTUP_SECONDS): long enough for the page to meet a cold gateway.
 	browserStartup = 2 * time.Second
 	// browserTokenDelay is the backend's pause between streamed tokens
 	// (TOKEN_DELAY).
 	browserTokenDelay = 200 * time.Millisecond
-	// browserMessage is what the page sends.
-	browserMessage = "hello from chromium"
+	// browserBackendH1 is the heading of the backend's own page at "/".
+	browserBackendH1 = "The example chatbot is up"
 )
 
-// TestBrowser runs each scenario against its own gateway, backend and page
-// servers, in parallel.
+// TestBrowser runs two groups in parallel: "cold" meets a gateway whose
+// backend is still loading (the chat page and the status page at "/", side
+// by side), "warm" runs the stream, CORS refusal and crash scenarios one
+// after the other against one ready gateway.
 func TestBrowser(t *testing.T) {
 	node := browserRequire(t)
 	// Build now, not while a held page waits for its gateway.
 	hfgateBinary(t)
 
-	// cold: the page is loaded before the gateway even starts, so its first
-	// request meets the cold backend. It must read Retry-After and
-	// X-Request-ID on the 503 (only possible if the gateway sets ACAO and
-	// Access-Control-Expose-Headers on it), wait, and then get its reply
-	// through a preflighted POST /chat.
 	t.Run("cold", func(t *testing.T) {
 		t.Parallel()
-		ctx := testContext(t, 2*time.Minute)
-		page := browserServeFrontend(t)
-		port := freePort(t)
-		var gw *hfgateProc
-		res := browserRun(ctx, t, node, "cold", page, port, func() {
-			gw = browserStartGateway(t, port, page)
-			gw.awaitLog(ctx, 1, "the listening line", msgIs("listening"))
-		})
-		if gw == nil {
-			t.Fatalf("driver never held after loading the page; result: %s", res.raw)
-		}
+		browserCold(t, node)
+	})
+	t.Run("warm", func(t *testing.T) {
+		t.Parallel()
+		browserWarm(t, node)
+	})
+}
 
-		if len(res.Waits) == 0 {
+// browserCold loads the chat page and an empty tab before the gateway even
+// starts, then starts it and lets both go, so that both meet the cold
+// backend however long Chromium took to launch.
+func browserCold(t *testing.T, node string) {
+	ctx := testContext(t, 90*time.Second)
+	page := browserServeFrontend(t, browserPageHost)
+	port := freePort(t)
+	api := "http://127.0.0.1:" + strconv.Itoa(port)
+	shots := browserArtifacts(t)
+	message := "hello from chromium"
+
+	chat := startBrowserDriver(ctx, t, node, "cold", shots, "--page", page+"/", "--api", api, "--message", message)
+	status := startBrowserDriver(ctx, t, node, "statuspage", shots, "--api", api)
+	chat.awaitHold(ctx, "loaded")
+	status.awaitHold(ctx, "loaded")
+	gw := browserStartGateway(t, port, page, nil)
+	gw.awaitLog(ctx, 1, "the listening line", msgIs("listening"))
+	chat.release()
+	status.release()
+	chatRes, statusRes := chat.result(ctx), status.result(ctx)
+
+	// The page's first request meets the cold backend. It must read
+	// Retry-After and X-Request-ID on the 503 (only possible if the gateway
+	// sets ACAO and Access-Control-Expose-Headers on it), show the countdown,
+	// retry by itself and then show the reply of a preflighted POST /chat.
+	t.Run("chat", func(t *testing.T) {
+		res := chatRes
+		waits := res.entries("wait")
+		if len(waits) == 0 {
 			t.Fatalf("page saw no 503 before its reply; result: %s", res.raw)
 		}
-		for i, w := range res.Waits {
+		for i, w := range waits {
 			if w.Status != http.StatusServiceUnavailable {
 				t.Errorf("wait %d: got status %d, want 503", i, w.Status)
-			}
-			// A null header means the browser hid it: Expose-Headers is missing.
-			if n, err := strconv.Atoi(w.RetryAfterHeader); err != nil || n < 1 || n > 30 {
-				t.Errorf("wait %d: page read Retry-After %q, want whole seconds in 1..30", i, w.RetryAfterHeader)
-			}
-			if w.RequestID == "" {
-				t.Errorf("wait %d: page could not read X-Request-ID on the 503", i)
 			}
 			if w.State != "starting" {
 				t.Errorf("wait %d: got state %q in the 503 body, want %q", i, w.State, "starting")
 			}
 		}
-		if want := fmt.Sprintf("%s, retrying in %d s", res.Waits[0].State, res.Waits[0].RetryAfter); res.StatusShown != want {
-			t.Errorf("status line during the wait: got %q, want %q", res.StatusShown, want)
-		}
-		if res.Reply == nil {
+		browserCheckCountdown(t, res, waits)
+		reply := res.entry("reply")
+		if reply == nil {
 			t.Fatalf("page got no reply; result: %s", res.raw)
 		}
-		if res.Reply.Status != http.StatusOK {
-			t.Errorf("POST /chat: got status %d, want 200", res.Reply.Status)
+		if reply.Status != http.StatusOK || reply.Text != botReply(message) || reply.RequestID == "" {
+			t.Errorf("POST /chat: got status %d, text %q, request id %q; want 200, %q and an id",
+				reply.Status, reply.Text, reply.RequestID, botReply(message))
 		}
-		if want := botReply(browserMessage); res.Reply.Text != want {
-			t.Errorf("POST /chat reply: got %q, want %q", res.Reply.Text, want)
+		if want := []browserShown{{"you", message}, {"bot", botReply(message)}}; !equalShown(res.Shown, want) {
+			t.Errorf("page shows %v, want %v", res.Shown, want)
 		}
-		if res.Reply.RequestID == "" {
-			t.Errorf("page could not read X-Request-ID on the 200")
-		}
-		if !res.OK {
-			t.Errorf("driver reported failure: %s", res.raw)
+		if res.Status != "" {
+			t.Errorf("status line after the reply: got %q, want it empty", res.Status)
 		}
 		// The JSON content type makes POST /chat non-simple: the gateway must
 		// have answered the browser's preflight itself, while cold.
 		gw.awaitLog(ctx, 1, "an access line for the preflight", accessLine(http.MethodOptions, "/chat", http.StatusNoContent))
 		gw.awaitLog(ctx, 1, "an access line for the 503", accessLine(http.MethodPost, "/chat", http.StatusServiceUnavailable))
 		gw.awaitLog(ctx, 1, "an access line for the reply", accessLine(http.MethodPost, "/chat", http.StatusOK))
-		t.Logf("cold: %d wait(s) of %s s each (state %q), reply after %.0f ms of page time",
-			len(res.Waits), res.Waits[0].RetryAfterHeader, res.Waits[0].State, res.Reply.T-res.Waits[0].T)
+		t.Logf("%d wait(s), Retry-After %s s first; reply %.0f ms after the first 503 (page time)",
+			len(waits), waits[0].RetryAfterHeader, reply.T-waits[0].T)
 	})
 
-	// stream: tokens must reach page script as the backend sends them, one
-	// by one, not in a burst at the end.
-	t.Run("stream", func(t *testing.T) {
-		t.Parallel()
-		ctx := testContext(t, 2*time.Minute)
-		page := browserServeFrontend(t)
-		port := freePort(t)
-		gw := browserStartGateway(t, port, page)
-		gw.awaitReady(ctx, 50*time.Millisecond)
-		res := browserRun(ctx, t, node, "stream", page, port, nil)
+	// The gateway's own page at "/" while cold, which must turn into the
+	// backend's page by itself: its meta refresh honours the estimate.
+	t.Run("status_page", func(t *testing.T) {
+		res := statusRes
+		if len(res.Documents) < 2 {
+			t.Fatalf("tab loaded %d documents, want the status page and then the backend's; result: %s", len(res.Documents), res.raw)
+		}
+		first := res.Documents[0]
+		if first.Status != http.StatusOK || !strings.HasPrefix(first.ContentType, "text/html") {
+			t.Errorf("first document: got %d %q, want 200 text/html", first.Status, first.ContentType)
+		}
+		if !strings.Contains(res.First.H1, "starting") {
+			t.Errorf("first document's heading: got %q, want the gateway's starting page", res.First.H1)
+		}
+		refresh, err := strconv.Atoi(res.First.Refresh)
+		if err != nil || refresh < 1 || refresh > 30 {
+			t.Fatalf("status page's meta refresh: got %q, want whole seconds in 1..30", res.First.Refresh)
+		}
+		// The tab must have waited the advertised time before reloading.
+		if gap := res.Documents[1].T - first.T; gap < float64(refresh)*1000-200 {
+			t.Errorf("second document %.0f ms after the first, want about the meta refresh of %d s", gap, refresh)
+		}
+		if res.Last.H1 != browserBackendH1 || res.Last.Title != "hfgate example chatbot" {
+			t.Errorf("last document: got title %q, heading %q; want the backend's page", res.Last.Title, res.Last.H1)
+		}
+		gw.awaitLog(ctx, 1, "an access line for the forwarded page", func(l logLine) bool {
+			return accessLine(http.MethodGet, "/", http.StatusOK)(l) && l.attr("upstream") == "ready"
+		})
+		t.Logf("status page refreshed after %d s; %d documents until the backend's page", refresh, len(res.Documents))
+	})
+}
 
-		want := botReply(browserMessage)
-		if res.Text != want {
-			t.Errorf("streamed text: got %q, want %q", res.Text, want)
+// browserWarm runs the scenarios that want a ready gateway, one after the
+// other: the crash scenario comes last because it restarts the backend.
+func browserWarm(t *testing.T, node string) {
+	ctx := testContext(t, 90*time.Second)
+	page := browserServeFrontend(t, browserPageHost)
+	port := freePort(t)
+	api := "http://127.0.0.1:" + strconv.Itoa(port)
+	gw := browserStartGateway(t, port, page, map[string]string{"EXAMPLE_ALLOW_CRASH": "1"})
+	gw.awaitReady(ctx, 50*time.Millisecond)
+
+	// stream: the reply must appear in the page in several steps as the
+	// backend sends its tokens, not in one burst at the end.
+	t.Run("stream", func(t *testing.T) {
+		first, second := "hi there", "please stream a reply to me token by token"
+		shots := browserArtifacts(t)
+		res := startBrowserDriver(ctx, t, node, "stream", shots,
+			"--page", page+"/", "--api", api, "--message", first, "--message", second).result(ctx)
+		done := res.entry("done")
+		if done == nil {
+			t.Fatalf("stream did not complete; result: %s", res.raw)
 		}
-		if res.Shown != res.Text {
-			t.Errorf("page shows %q, want the streamed text %q", res.Shown, res.Text)
+		want := []browserShown{{"you", first}, {"bot", botReply(first)}, {"you", second}, {"bot", botReply(second)}}
+		if !equalShown(res.Shown, want) {
+			t.Errorf("page shows %v, want %v", res.Shown, want)
 		}
-		if len(res.Tokens) < 5 {
-			t.Fatalf("got %d tokens, want at least 5; result: %s", len(res.Tokens), res.raw)
+		if tokens := len(res.entries("token")); done.Tokens != tokens || tokens < 5 {
+			t.Errorf("got %d tokens (done says %d), want at least 5 and the same", tokens, done.Tokens)
 		}
-		gaps := make([]float64, 0, len(res.Tokens)-1)
-		for i := 1; i < len(res.Tokens); i++ {
-			gaps = append(gaps, res.Tokens[i].T-res.Tokens[i-1].T)
+		// What the MutationObserver saw of the streamed reply (the second
+		// bot paragraph): a growing prefix of the final text, several times.
+		var steps []browserBot
+		for _, b := range res.Observed.Bot {
+			if b.N == 2 && b.Len > 0 {
+				steps = append(steps, b)
+			}
 		}
-		spread := time.Duration((res.Tokens[len(res.Tokens)-1].T - res.Tokens[0].T) * float64(time.Millisecond))
-		// Unbuffered, the spread is about (tokens-1) * delay; buffered, about zero.
+		for i, b := range steps {
+			if !strings.HasPrefix(botReply(second), b.Text) {
+				t.Errorf("snapshot %d: %q is not a prefix of the reply", i, b.Text)
+			}
+			if i > 0 && (b.Len <= steps[i-1].Len || b.T < steps[i-1].T) {
+				t.Errorf("snapshot %d: length %d at %.0f ms after %d at %.0f ms, want it growing", i, b.Len, b.T, steps[i-1].Len, steps[i-1].T)
+			}
+		}
+		if len(steps) < 5 {
+			t.Fatalf("the reply appeared in %d steps, want at least 5: it was buffered; snapshots: %+v", len(steps), steps)
+		}
+		// Unbuffered, the steps span about (tokens-1) * delay; buffered, none.
+		spread := time.Duration((steps[len(steps)-1].T - steps[0].T) * float64(time.Millisecond))
 		if minSpread := 3 * browserTokenDelay; spread < minSpread {
-			t.Errorf("first and last token arrived %v apart, want at least %v: the stream was buffered", spread, minSpread)
+			t.Errorf("first and last step %v apart, want at least %v: the stream was buffered", spread, minSpread)
 		}
-		if !res.OK {
-			t.Errorf("driver reported failure: %s", res.raw)
+		mid := filepath.Join(shots, "stream-midstream.png")
+		if _, err := os.Stat(mid); err != nil {
+			t.Errorf("no mid-stream screenshot: %v", err)
+		} else if dst := os.Getenv("HFGATE_FRONTEND_PNG"); dst != "" {
+			browserCopyFile(t, mid, dst)
 		}
 		gw.awaitLog(ctx, 1, "an access line for the stream", accessLine(http.MethodGet, "/chat/stream", http.StatusOK))
-		t.Logf("stream: %d tokens over %v (token delay %v); gaps min %.0f ms, max %.0f ms",
-			len(res.Tokens), spread.Round(time.Millisecond), browserTokenDelay, slices.Min(gaps), slices.Max(gaps))
+		t.Logf("the reply grew in %d steps over %v (token delay %v)", len(steps), spread.Round(time.Millisecond), browserTokenDelay)
 	})
 
 	// disallowed: a page on an origin the gateway does not list must be
-	// refused by the browser, for a preflighted and for a simple request.
+	// refused by the browser, for a preflighted and for a simple request,
+	// and the page must say so.
 	t.Run("disallowed", func(t *testing.T) {
-		t.Parallel()
-		ctx := testContext(t, 2*time.Minute)
-		allowed := browserServeFrontend(t)
-		other := browserServeFrontend(t)
-		port := freePort(t)
-		gw := browserStartGateway(t, port, allowed)
-		gw.awaitReady(ctx, 50*time.Millisecond)
-		res := browserRun(ctx, t, node, "disallowed", other, port, nil)
-
+		other := browserServeFrontend(t, browserOtherHost)
+		res := startBrowserDriver(ctx, t, node, "disallowed", browserArtifacts(t),
+			"--page", other+"/", "--api", api, "--message", "let me in").result(ctx)
 		if res.Ready != http.StatusOK {
 			t.Errorf("driver's own GET /ready: got %d, want 200", res.Ready)
 		}
-		if len(res.Errors) != 2 {
-			t.Fatalf("got %d fetch errors, want 2 (POST /chat, GET /chat/stream); result: %s", len(res.Errors), res.raw)
+		if len(res.Outcomes) != 2 {
+			t.Fatalf("got %d outcomes, want 2 (POST /chat, GET /chat/stream); result: %s", len(res.Outcomes), res.raw)
 		}
-		for i, e := range res.Errors {
-			if e.Name != "TypeError" {
-				t.Errorf("fetch error %d: got %s: %s, want a TypeError", i, e.Name, e.Message)
+		for i, o := range res.Outcomes {
+			if o.Kind != "error" || o.Name != "TypeError" || o.RequestID != "" {
+				t.Errorf("request %d: got %s %s: %s (request id %q), want a TypeError without a request id", i, o.Kind, o.Name, o.Message, o.RequestID)
 			}
 		}
-		if len(res.CORSBlocked) != 2 {
-			t.Errorf("got %d CORS refusals on the console, want 2; console: %q", len(res.CORSBlocked), res.Console)
+		var errorsShown int
+		for _, s := range res.Shown {
+			if s.Who == "error" && strings.Contains(s.Text, "no request id") {
+				errorsShown++
+			}
 		}
-		if len(res.Leaked) != 0 {
-			t.Errorf("page script read answers it must not see: %s", res.Leaked)
+		if errorsShown != 2 {
+			t.Errorf("page shows %v, want two errors saying there is no request id", res.Shown)
 		}
-		if !res.OK {
-			t.Errorf("driver reported failure: %s", res.raw)
+		var blocked []string
+		for _, m := range res.Console {
+			if strings.Contains(m, "blocked by CORS policy") && strings.Contains(m, "'"+other+"'") {
+				blocked = append(blocked, m)
+			}
 		}
-		// The simple GET reached the backend; the browser, not the gateway,
-		// kept the answer from the page because it carried no ACAO. Chromium
-		// drops the connection once it has seen the headers, so the status is
-		// 200 or 499 depending on who finished first.
-		refused := gw.awaitLog(ctx, 1, "an access line for the refused stream", accessLine(http.MethodGet, "/chat/stream", 0))
-		t.Logf("disallowed: the gateway logged GET /chat/stream with status %s", refused.attr("status"))
-		for _, m := range res.CORSBlocked {
-			t.Logf("disallowed: %s", m)
+		if len(blocked) != 2 {
+			t.Errorf("got %d CORS refusals on the console, want 2; console: %q", len(blocked), res.Console)
+		}
+		if leaked := append(res.entries("reply"), res.entries("token")...); len(leaked) != 0 {
+			t.Errorf("page script read answers it must not see: %+v", leaked)
+		}
+		for _, m := range blocked {
+			t.Log(m)
 		}
 	})
+
+	// crash: the backend dies while it streams a reply. The page must say
+	// the reply was cut off (naming the request), then, on the next
+	// message, show the retry countdown and get the reply from the
+	// restarted backend.
+	t.Run("crash", func(t *testing.T) {
+		first := strings.TrimSpace(strings.Repeat("on and on ", 15))
+		second := "are you back"
+		d := startBrowserDriver(ctx, t, node, "crash", browserArtifacts(t),
+			"--page", page+"/", "--api", api, "--message", first, "--message", second)
+		d.awaitHold(ctx, "streaming")
+		r := gw.mustRequest(ctx, http.MethodPost, "/admin/crash", "")
+		if r.status != http.StatusAccepted {
+			t.Fatalf("POST /admin/crash: got %s, want 202", r)
+		}
+		gw.awaitLog(ctx, 1, "state crashed", func(l logLine) bool {
+			return l.msg() == "upstream state" && l.attr("to") == "crashed"
+		})
+		d.release()
+		res := d.result(ctx)
+
+		streamed := res.entry("stream")
+		cut := res.entry("error")
+		if streamed == nil || cut == nil {
+			t.Fatalf("want a stream and then an error; result: %s", res.raw)
+		}
+		if cut.RequestID == "" || cut.RequestID != streamed.RequestID {
+			t.Errorf("error names request %q, want the stream's %q", cut.RequestID, streamed.RequestID)
+		}
+		wantErr := regexp.MustCompile(`^the reply (was cut off|broke off) after \d+ tokens.* \(request ` + regexp.QuoteMeta(streamed.RequestID) + `\)$`)
+		var errorShown string
+		for _, s := range res.Shown {
+			if s.Who == "error" {
+				errorShown = s.Text
+			}
+		}
+		if !wantErr.MatchString(errorShown) {
+			t.Errorf("page shows error %q, want it to match %s", errorShown, wantErr)
+		}
+
+		waits := res.entries("wait")
+		if len(waits) == 0 {
+			t.Fatalf("page saw no 503 after the crash; result: %s", res.raw)
+		}
+		for i, w := range waits {
+			if w.Status != http.StatusServiceUnavailable || (w.State != "crashed" && w.State != "starting") {
+				t.Errorf("wait %d: got %d %q, want 503 crashed or starting", i, w.Status, w.State)
+			}
+		}
+		browserCheckCountdown(t, res, waits)
+		if done := res.entry("done"); done == nil {
+			t.Fatalf("the message after the crash got no complete reply; result: %s", res.raw)
+		}
+		if last := res.Shown[len(res.Shown)-1]; last != (browserShown{"bot", botReply(second)}) {
+			t.Errorf("last thing shown: got %v, want the bot's reply %q", last, botReply(second))
+		}
+		gw.awaitLog(ctx, 2, "the restarted backend", msgIs("upstream started"))
+		t.Logf("cut off: %s; then %d wait(s), first %q for %s s", errorShown, len(waits), waits[0].State, waits[0].RetryAfterHeader)
+	})
+}
+
+// browserCheckCountdown checks that the page read each 503's Retry-After
+// and X-Request-ID and that its status line counted every wait down, one
+// second a step: "STATE, retrying in N s", N-1, ..., 1, then cleared.
+func browserCheckCountdown(t *testing.T, res browserResult, waits []browserEntry) {
+	t.Helper()
+	var want []string
+	for i, w := range waits {
+		// A null header means the browser hid it: Expose-Headers is missing.
+		n, err := strconv.Atoi(w.RetryAfterHeader)
+		if err != nil || n < 1 || n > 30 {
+			t.Errorf("wait %d: page read Retry-After %q, want whole seconds in 1..30", i, w.RetryAfterHeader)
+			return
+		}
+		if w.RequestID == "" {
+			t.Errorf("wait %d: page could not read X-Request-ID on the 503", i)
+		}
+		for left := n; left >= 1; left-- {
+			want = append(want, fmt.Sprintf("%s, retrying in %d s", w.State, left))
+		}
+	}
+	var got []string
+	var times []float64
+	for _, s := range res.Observed.Status {
+		if s.Text != "" {
+			got = append(got, s.Text)
+			times = append(times, s.T)
+		}
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("status line showed %q, want the countdown %q", got, want)
+		return
+	}
+	for i := 1; i < len(times); i++ {
+		if gap := times[i] - times[i-1]; gap < 900 {
+			t.Errorf("status %q shown %.0f ms after %q, want about 1 s", got[i], gap, got[i-1])
+		}
+	}
+	if n := len(res.Observed.Status); n == 0 || res.Observed.Status[n-1].Text != "" {
+		t.Errorf("status line did not clear after the countdown: %+v", res.Observed.Status)
+	}
 }
 
 // browserRequire returns the node executable, skipping the test when a
@@ -235,27 +417,38 @@ func browserRequire(t *testing.T) string {
 	return ""
 }
 
-// browserServeFrontend serves the chat page on its own loopback port, which
-// makes it an origin of its own, and returns that origin.
-func browserServeFrontend(t *testing.T) string {
+// browserServeFrontend serves the chat page on host (a loopback address),
+// port chosen by the system, and returns its origin.
+func browserServeFrontend(t *testing.T, host string) string {
 	t.Helper()
-	srv := httptest.NewServer(http.FileServer(http.Dir(browserFrontendDir)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatalf("listen for the page on %s: %v", host, err)
+	}
+	srv := httptest.NewUnstartedServer(http.FileServer(http.Dir(browserFrontendDir)))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
 
 // browserStartGateway starts hfgate on port, supervising the example
-// backend, with origin as its only CORS origin and its log in JSON. The
-// test's clean-up stops it with SIGTERM and expects a clean exit.
-func browserStartGateway(t *testing.T, port int, origin string) *hfgateProc {
+// backend, with origin as its only CORS origin and its log in JSON; env adds
+// to that. The test's clean-up stops it with SIGTERM and expects a clean exit.
+func browserStartGateway(t *testing.T, port int, origin string, env map[string]string) *hfgateProc {
 	t.Helper()
-	g := startGateway(t, map[string]string{
+	full := map[string]string{
 		"PORT":               strconv.Itoa(port),
 		"CORS_ALLOW_ORIGINS": origin,
 		"LOG_FORMAT":         "json",
 		"STARTUP_SECONDS":    strconv.FormatFloat(browserStartup.Seconds(), 'f', -1, 64),
 		"TOKEN_DELAY":        strconv.FormatFloat(browserTokenDelay.Seconds(), 'f', -1, 64),
-	})
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	g := startGateway(t, full)
 	// Registered after startGateway's clean-up, so it runs first. Its own
 	// context: the test's has ended by the time clean-up runs.
 	t.Cleanup(func() {
@@ -268,125 +461,275 @@ func browserStartGateway(t *testing.T, port int, origin string) *hfgateProc {
 	return g
 }
 
+// browserArtifacts returns the directory for the test's screenshots: kept
+// under $HFGATE_ARTIFACTS or go test -artifacts, else a temporary one that
+// is removed if the test passes and named in the log if it fails.
+func browserArtifacts(t *testing.T) string {
+	t.Helper()
+	if f := flag.Lookup("test.artifacts"); f != nil && f.Value.String() == "true" {
+		return t.ArtifactDir()
+	}
+	var dir string
+	var err error
+	if root := os.Getenv("HFGATE_ARTIFACTS"); root != "" {
+		dir = filepath.Join(root, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+		err = os.MkdirAll(dir, 0o755)
+	} else {
+		dir, err = os.MkdirTemp("", "hfgate-browser-")
+		t.Cleanup(func() {
+			if !t.Failed() {
+				os.RemoveAll(dir)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatalf("screenshot directory: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("screenshots of the failed test: %s", filepath.Join(dir, "*.png"))
+		}
+	})
+	return dir
+}
+
+func browserCopyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err == nil {
+		err = os.WriteFile(dst, b, 0o644)
+	}
+	if err != nil {
+		t.Errorf("copy %s to %s: %v", src, dst, err)
+		return
+	}
+	t.Logf("mid-stream screenshot written to %s", dst)
+}
+
+// browserEntry is one entry of the page's window.chatLog.
+type browserEntry struct {
+	Kind             string  `json:"kind"`
+	T                float64 `json:"t"`
+	Attempt          int     `json:"attempt"`
+	Status           int     `json:"status"`
+	State            string  `json:"state"`
+	RetryAfter       int     `json:"retryAfter"`
+	RetryAfterHeader string  `json:"retryAfterHeader"`
+	RequestID        string  `json:"requestId"`
+	Text             string  `json:"text"`
+	Tokens           int     `json:"tokens"`
+	Name             string  `json:"name"`
+	Message          string  `json:"message"`
+}
+
+// browserShown is one paragraph of the conversation on screen.
+type browserShown struct {
+	Who  string `json:"who"`
+	Text string `json:"text"`
+}
+
+func equalShown(got, want []browserShown) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// browserBot is one change of the last bot reply seen by the page's
+// MutationObserver: which reply (n, from 1), its length and text.
+type browserBot struct {
+	T    float64 `json:"t"`
+	N    int     `json:"n"`
+	Len  int     `json:"len"`
+	Text string  `json:"text"`
+}
+
+type browserDoc struct {
+	Title   string `json:"title"`
+	H1      string `json:"h1"`
+	Refresh string `json:"refresh"`
+}
+
 // browserResult is the driver's JSON line; one struct serves all scenarios.
 type browserResult struct {
-	Scenario string `json:"scenario"`
-	OK       bool   `json:"ok"`
-	Error    string `json:"error"`
-	Browser  string `json:"browser"`
+	Scenario string         `json:"scenario"`
+	OK       bool           `json:"ok"`
+	Error    string         `json:"error"`
+	Browser  string         `json:"browser"`
+	ChatLog  []browserEntry `json:"chatLog"`
+	Observed struct {
+		Status []struct {
+			T    float64 `json:"t"`
+			Text string  `json:"text"`
+		} `json:"status"`
+		Bot []browserBot `json:"bot"`
+	} `json:"observed"`
+	Shown  []browserShown `json:"shown"`
+	Status string         `json:"status"`
 
-	// cold
-	Waits []struct {
-		T                float64 `json:"t"`
-		Attempt          int     `json:"attempt"`
-		Status           int     `json:"status"`
-		State            string  `json:"state"`
-		RetryAfter       int     `json:"retryAfter"`
-		RetryAfterHeader string  `json:"retryAfterHeader"`
-		RequestID        string  `json:"requestId"`
-	} `json:"waits"`
-	StatusShown string `json:"statusShown"`
-	Reply       *struct {
-		T         float64 `json:"t"`
-		Status    int     `json:"status"`
-		RequestID string  `json:"requestId"`
-		Text      string  `json:"text"`
-	} `json:"reply"`
-
-	// stream
-	Tokens []struct {
-		T    float64 `json:"t"`
-		Text string  `json:"text"`
-	} `json:"tokens"`
-	Text  string `json:"text"`
-	Shown string `json:"shown"`
+	// statuspage
+	First     browserDoc `json:"first"`
+	Last      browserDoc `json:"last"`
+	Documents []struct {
+		T           float64 `json:"t"`
+		Status      int     `json:"status"`
+		ContentType string  `json:"contentType"`
+	} `json:"documents"`
 
 	// disallowed
-	Ready  int `json:"ready"`
-	Errors []struct {
-		Name    string `json:"name"`
-		Message string `json:"message"`
-	} `json:"errors"`
-	CORSBlocked []string          `json:"corsBlocked"`
-	Leaked      []json.RawMessage `json:"leaked"`
+	Ready    int            `json:"ready"`
+	Outcomes []browserEntry `json:"outcomes"`
 
 	Console        []string `json:"console"`
 	PageErrors     []string `json:"pageErrors"`
 	FailedRequests []string `json:"failedRequests"`
+	Screenshots    []string `json:"screenshots"`
 
 	raw string
 }
 
-// browserRun runs one scenario of browser.mjs against the page at origin
-// page and the gateway on port, and returns its result. With loaded set, the
-// driver holds after loading the page until loaded has returned. A driver
-// that prints no result fails the test.
-func browserRun(ctx context.Context, t *testing.T, node, scenario, page string, port int, loaded func()) browserResult {
+// entries returns the chatLog entries of one kind, in order.
+func (r browserResult) entries(kind string) []browserEntry {
+	var out []browserEntry
+	for _, e := range r.ChatLog {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// entry returns the first chatLog entry of one kind, or nil.
+func (r browserResult) entry(kind string) *browserEntry {
+	for i := range r.ChatLog {
+		if r.ChatLog[i].Kind == kind {
+			return &r.ChatLog[i]
+		}
+	}
+	return nil
+}
+
+// browserDriver is one running browser.mjs: one Chromium, one scenario.
+type browserDriver struct {
+	t        *testing.T
+	scenario string
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	stderr   bytes.Buffer // written by exec until Wait returns
+	holds    chan string  // names of the holds the driver reached
+	done     chan struct{}
+	last     string // the last line on stdout: the result, once done
+	waitErr  error
+}
+
+// startBrowserDriver starts browser.mjs for scenario with args, screenshots
+// going to shots.
+func startBrowserDriver(ctx context.Context, t *testing.T, node, scenario, shots string, args ...string) *browserDriver {
 	t.Helper()
-	args := []string{
+	args = append([]string{
 		filepath.Join(browserFrontendDir, "test", "browser.mjs"),
 		"--scenario", scenario,
-		"--page", page + "/",
-		"--api", "http://127.0.0.1:" + strconv.Itoa(port),
-		"--message", browserMessage,
 		"--profile", t.TempDir(),
 		"--chromium", browserChromium,
-	}
+		"--shots", shots,
+	}, args...)
 	// The driver's own timeout is shorter than ctx so that it normally
-	// reports a timeout itself instead of being killed.
+	// reports a timeout itself, with a screenshot, instead of being killed.
 	if deadline, ok := ctx.Deadline(); ok {
 		args = append(args, "--timeout", strconv.FormatInt(time.Until(deadline).Milliseconds()/2, 10))
 	}
-	if loaded != nil {
-		args = append(args, "--hold")
-	}
-	cmd := exec.CommandContext(ctx, node, args...)
+	d := &browserDriver{t: t, scenario: scenario, holds: make(chan string, 8), done: make(chan struct{})}
+	d.cmd = exec.CommandContext(ctx, node, args...)
 	// SIGTERM lets Playwright close Chromium, which runs in its own process
 	// group; SIGKILL follows if it does not exit.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
+	d.cmd.Cancel = func() error { return d.cmd.Process.Signal(syscall.SIGTERM) }
+	d.cmd.WaitDelay = 10 * time.Second
+	d.cmd.Stderr = &d.stderr
+	var err error
+	if d.stdin, err = d.cmd.StdinPipe(); err != nil {
 		t.Fatalf("stdin pipe: %v", err)
 	}
-	stdout, err := cmd.StdoutPipe()
+	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatalf("stdout pipe: %v", err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start driver: %v", err)
 	}
-	if loaded == nil {
-		stdin.Close()
-	}
-	var last string
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		last = sc.Text()
-		if loaded != nil && last == `{"event":"loaded"}` {
-			loaded()
-			stdin.Close() // EOF releases the page.
-			loaded = nil
+	go func() {
+		defer close(d.done)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+		for sc.Scan() {
+			var hold struct {
+				Event string `json:"event"`
+				Name  string `json:"name"`
+			}
+			if json.Unmarshal(sc.Bytes(), &hold) == nil && hold.Event == "hold" {
+				d.holds <- hold.Name
+				continue
+			}
+			d.last = sc.Text()
 		}
+		d.waitErr = d.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		d.stdin.Close()
+		<-d.done
+	})
+	return d
+}
+
+// awaitHold waits until the driver holds at name.
+func (d *browserDriver) awaitHold(ctx context.Context, name string) {
+	d.t.Helper()
+	select {
+	case got := <-d.holds:
+		if got != name {
+			d.t.Fatalf("%s driver held at %q, want %q", d.scenario, got, name)
+		}
+	case <-d.done:
+		d.t.Fatalf("%s driver ended before holding at %q (exit: %v)\nlast line: %s\nstderr:\n%s",
+			d.scenario, name, d.waitErr, d.last, d.stderr.String())
+	case <-ctx.Done():
+		d.t.Fatalf("%s driver: await hold %q: %v", d.scenario, name, ctx.Err())
 	}
-	if loaded != nil {
-		stdin.Close()
+}
+
+// release lets a holding driver go on.
+func (d *browserDriver) release() {
+	d.t.Helper()
+	if _, err := io.WriteString(d.stdin, "go\n"); err != nil {
+		d.t.Fatalf("release %s driver: %v", d.scenario, err)
 	}
-	err = cmd.Wait()
+}
+
+// result waits for the driver to end and returns what it reported. A driver
+// that reports no result, or an error, fails the test.
+func (d *browserDriver) result(ctx context.Context) browserResult {
+	d.t.Helper()
+	d.stdin.Close()
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		<-d.done // exec's Cancel and WaitDelay end it
+	}
 	var res browserResult
-	if jsonErr := json.Unmarshal([]byte(last), &res); jsonErr != nil || res.Scenario != scenario {
-		t.Fatalf("driver printed no %s result (exit: %v)\nlast line: %s\nstderr:\n%s", scenario, err, last, stderr.String())
+	if err := json.Unmarshal([]byte(d.last), &res); err != nil || res.Scenario != d.scenario {
+		d.t.Fatalf("%s driver printed no result (exit: %v)\nlast line: %s\nstderr:\n%s", d.scenario, d.waitErr, d.last, d.stderr.String())
 	}
-	res.raw = last
+	res.raw = d.last
 	if res.Error != "" {
-		t.Fatalf("driver: %s\nstderr:\n%s", res.Error, stderr.String())
+		d.t.Fatalf("%s driver: %s\nscreenshots: %q\nstderr:\n%s", d.scenario, res.Error, res.Screenshots, d.stderr.String())
 	}
 	if len(res.PageErrors) > 0 {
-		t.Errorf("page script errors: %q", res.PageErrors)
+		d.t.Errorf("%s: page script errors: %q", d.scenario, res.PageErrors)
 	}
-	t.Logf("%s: Chromium %s", scenario, res.Browser)
+	d.t.Logf("%s: Chromium %s", d.scenario, res.Browser)
 	return res
 }

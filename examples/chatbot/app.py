@@ -14,7 +14,7 @@ import os
 import sys
 
 from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel
 
 MODEL = "echo-bot-1"
@@ -67,6 +67,26 @@ async def load_model() -> None:
         log.info("debug: %s=%s", name, os.environ.get(name, ""))
     await asyncio.sleep(seconds)
     log.info("model %s loaded", MODEL)
+
+
+INDEX_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>hfgate example chatbot</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}</style>
+</head><body><main>
+<h1 id="backend-page">The example chatbot is up</h1>
+<p>This page comes from the FastAPI backend itself. Its API: <code>POST /chat</code>,
+<code>GET /chat/stream?message=...</code> (server-sent events), <code>WS /ws</code>.</p>
+</main></body></html>
+"""
+
+
+@app.get("/", response_class=HTMLResponse)
+async def index() -> str:
+    # The page a visitor sees at the Space's root once the backend is ready;
+    # until then hfgate shows its own status page there.
+    return INDEX_HTML
 
 
 @app.get("/health")

@@ -1,0 +1,273 @@
+// browser.mjs drives a real Chromium (Debian's /usr/bin/chromium, never a
+// downloaded one) through the chat page and hfgate, and prints what the page
+// saw as one JSON line on stdout. browser_test.go at the repository root runs
+// it and asserts on that line; it also works by hand:
+//
+//   node browser.mjs --scenario stream --page http://127.0.0.2:8080/ --api http://127.0.0.1:7860 \
+//     --message hello --message "tell me more" --shots /tmp/shots
+//
+// Holds: at agreed points a scenario prints {"event":"hold","name":NAME} and
+// waits for a line (or EOF) on stdin before going on. That is how the Go test
+// orders things it controls around the page: launching Chromium takes
+// seconds, so a cold scenario holds after loading the page and the test
+// starts the gateway only then; the crash scenario holds mid-stream while the
+// test crashes the backend.
+//
+// Scenarios (messages are the --message values, in order):
+//   cold        hold "loaded"; then send messages[0] with POST /chat (streaming
+//               off) and wait for the reply: the page meets the cold gateway,
+//               counts down its Retry-After and retries by itself.
+//   statuspage  hold "loaded" (before any page); then open the gateway's "/"
+//               and wait, without navigating again, until it has turned into
+//               the backend's own page.
+//   stream      send messages[0] with POST /chat, then stream messages[1];
+//               screenshot <shots>/stream-midstream.png part-way through.
+//   disallowed  from an origin the gateway does not allow, send with POST
+//               /chat and with GET /chat/stream: the browser must refuse both.
+//   crash       stream messages[0]; hold "streaming" after two tokens (the
+//               test crashes the backend); wait for the page to report the
+//               cut-off stream, then stream messages[1] through the restart.
+//
+// Every scenario leaves <shots>/<scenario>.png, taken as it ends (also when it
+// fails). Page-side timings come from a MutationObserver installed before
+// the page's own script: every change of the status line and of the last bot
+// reply, with performance.now() times.
+//
+// The exit status is 0 when the scenario ran to its end, 1 otherwise; the
+// JSON line says why.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { chromium } from "playwright-core";
+
+const usage = "usage: node browser.mjs --scenario cold|statuspage|stream|disallowed|crash --api URL " +
+  "[--page URL] [--message TEXT]... [--timeout MS] [--profile DIR] [--chromium PATH] [--shots DIR]";
+
+// Flags for a quiet, reproducible headless run that phones nobody: no
+// component updates, no sync, no QUIC probing, a fresh profile every time.
+const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+const scenarios = { cold, statuspage, stream, disallowed, crash };
+
+// observe runs in the page before its own scripts (addInitScript) and
+// records, as they happen, the status line's texts and the last bot reply's
+// growth. Each streamed token is appended in its own task, so each one shows
+// up as its own record unless the browser delivered several at once.
+function observe() {
+  window.observed = { status: [], bot: [] };
+  document.addEventListener("DOMContentLoaded", () => {
+    const status = document.getElementById("status");
+    const log = document.getElementById("log");
+    if (!status || !log) return; // not the chat page
+    let lastBot = "";
+    new MutationObserver((records) => {
+      const t = performance.now();
+      // Every time the page sets the status line counts, even to the same
+      // text: a countdown that ends at 1 s and starts again at 1 s is two.
+      if (records.some((r) => status.contains(r.target))) {
+        window.observed.status.push({ t, text: status.textContent });
+      }
+      const bots = log.querySelectorAll(".bot");
+      const bot = bots[bots.length - 1];
+      if (bot && `${bots.length}:${bot.textContent}` !== lastBot) {
+        lastBot = `${bots.length}:${bot.textContent}`;
+        window.observed.bot.push({ t, n: bots.length, len: bot.textContent.length, text: bot.textContent });
+      }
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
+}
+
+let opts;
+let stdinLines;
+// seen collects what the browser reported on the side, for the JSON line.
+const seen = { console: [], pageErrors: [], failedRequests: [], screenshots: [] };
+
+async function main() {
+  try {
+    ({ values: opts } = parseArgs({
+      options: {
+        scenario: { type: "string" },
+        page: { type: "string" },
+        api: { type: "string" },
+        message: { type: "string", multiple: true, default: ["hello from the browser", "and once more"] },
+        timeout: { type: "string", default: "30000" },
+        profile: { type: "string" },
+        chromium: { type: "string", default: "/usr/bin/chromium" },
+        shots: { type: "string" },
+      },
+    }));
+  } catch (err) {
+    return report({ ok: false, error: `${err.message}\n${usage}` });
+  }
+  const run = Object.hasOwn(scenarios, opts.scenario ?? "") ? scenarios[opts.scenario] : undefined;
+  const timeout = Number(opts.timeout);
+  if (!opts.api || !run || !(timeout > 0) || (!opts.page && opts.scenario !== "statuspage")) {
+    return report({ scenario: opts.scenario, ok: false, error: usage });
+  }
+  stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+
+  // A profile directory given by the caller is the caller's to remove.
+  const profile = opts.profile ?? await mkdtemp(join(tmpdir(), "hfgate-chromium-"));
+  let context;
+  let page;
+  let result = { ok: false };
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: opts.chromium,
+      headless: true,
+      args: chromiumArgs,
+      timeout,
+      viewport: { width: 760, height: 460 },
+    });
+    page = context.pages()[0] ?? await context.newPage();
+    page.setDefaultTimeout(timeout);
+    page.on("console", (m) => seen.console.push(`${m.type()}: ${m.text()}`));
+    page.on("pageerror", (err) => seen.pageErrors.push(String(err)));
+    page.on("requestfailed", (r) => seen.failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+    await page.addInitScript(observe);
+    result = await run(page);
+    result.browser = context.browser()?.version();
+  } catch (err) {
+    // Playwright colours its call logs; keep the JSON line plain.
+    result = { ok: false, error: String(err).replace(/\u001b\[[0-9;]*m/g, "") };
+  } finally {
+    if (page) {
+      result.observed ??= await page.evaluate(() => window.observed).catch(() => undefined);
+      result.chatLog ??= await page.evaluate(() => window.chatLog).catch(() => undefined);
+      await screenshot(page, opts.scenario);
+    }
+    await context?.close().catch(() => {});
+    if (!opts.profile) await rm(profile, { recursive: true, force: true });
+  }
+  report({ scenario: opts.scenario, ...result, ...seen });
+  process.stdin.destroy();
+}
+
+// screenshot saves the page as <shots>/<name>.png when --shots is given.
+async function screenshot(page, name) {
+  if (!opts.shots) return;
+  const path = join(opts.shots, `${name}.png`);
+  try {
+    await page.screenshot({ path });
+    seen.screenshots.push(path);
+  } catch (err) {
+    seen.console.push(`driver: screenshot ${path}: ${err}`);
+  }
+}
+
+// hold tells the test that the scenario reached name and waits for its go.
+async function hold(name) {
+  process.stdout.write(JSON.stringify({ event: "hold", name }) + "\n");
+  await stdinLines.next();
+}
+
+async function openChat(page) {
+  const url = new URL(opts.page);
+  url.searchParams.set("api", opts.api);
+  await page.goto(url.href);
+}
+
+// chat sends one message the way a user does and waits until the page has
+// finished with it: a reply, a completed stream or an error in chatLog.
+async function chat(page, message, streamed) {
+  const before = await page.evaluate(() => window.chatLog.length);
+  await page.setChecked("#streaming", streamed);
+  await page.fill("#message", message);
+  await page.click("#send");
+  await page.waitForFunction((n) => window.chatLog.slice(n).some((e) => ["reply", "done", "error"].includes(e.kind)), before);
+  return page.evaluate((n) => window.chatLog.slice(n), before);
+}
+
+function outcome(entries) {
+  return entries.find((e) => ["reply", "done", "error"].includes(e.kind));
+}
+
+// shown is what the conversation looks like on screen.
+function shown(page) {
+  return page.$$eval("#log p", (ps) => ps.map((p) => ({ who: p.className, text: p.textContent })));
+}
+
+async function cold(page) {
+  await openChat(page);
+  await hold("loaded");
+  const entries = await chat(page, opts.message[0], false);
+  return { ok: outcome(entries)?.kind === "reply", shown: await shown(page), status: await page.textContent("#status") };
+}
+
+async function statuspage(page) {
+  await hold("loaded");
+  // Every document the tab loads, in order: the first is the gateway's
+  // status page, the last must be the backend's, reached by the page's own
+  // reloads (the driver navigates once).
+  const documents = [];
+  page.on("response", (r) => {
+    if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) {
+      documents.push({ t: Date.now(), status: r.status(), contentType: r.headers()["content-type"] ?? "" });
+    }
+  });
+  await page.goto(new URL("/", opts.api).href);
+  const first = await page.evaluate(() => ({
+    title: document.title,
+    h1: document.querySelector("h1")?.textContent ?? "",
+    refresh: document.querySelector('meta[http-equiv="refresh"]')?.content ?? null,
+  }));
+  await page.locator("#backend-page").waitFor();
+  const last = await page.evaluate(() => ({ title: document.title, h1: document.querySelector("h1")?.textContent ?? "" }));
+  return { ok: true, first, last, documents };
+}
+
+async function stream(page) {
+  await openChat(page);
+  const first = outcome(await chat(page, opts.message[0], false));
+  if (first?.kind !== "reply") return { ok: false, shown: await shown(page) };
+  // Screenshot the reply part-way: after a few tokens, long before the end.
+  const midstream = page.waitForFunction(() => window.observed.bot.filter((b) => b.n === 2 && b.len > 0).length >= 4)
+    .then(() => screenshot(page, "stream-midstream"));
+  const entries = await chat(page, opts.message[1], true);
+  await midstream.catch(() => {});
+  return { ok: outcome(entries)?.kind === "done", shown: await shown(page) };
+}
+
+async function disallowed(page) {
+  // Ask the gateway directly (no CORS outside a browser) whether it is
+  // ready, so that a refusal cannot be mistaken for a gateway that is down.
+  const ready = await fetch(new URL("/ready", opts.api)).then((r) => r.status, (err) => String(err));
+  await openChat(page);
+  const outcomes = [];
+  for (const streamed of [false, true]) {
+    outcomes.push(outcome(await chat(page, opts.message[0], streamed)));
+  }
+  return { ok: outcomes.every((o) => o.kind === "error"), ready, outcomes, shown: await shown(page) };
+}
+
+async function crash(page) {
+  await openChat(page);
+  await page.setChecked("#streaming", true);
+  await page.fill("#message", opts.message[0]);
+  await page.click("#send");
+  await page.waitForFunction(() => window.observed.bot.filter((b) => b.n === 1 && b.len > 0).length >= 2);
+  await hold("streaming");
+  await page.waitForFunction(() => window.chatLog.some((e) => ["done", "error"].includes(e.kind)));
+  const afterCrash = await page.evaluate(() => window.chatLog.find((e) => ["done", "error"].includes(e.kind)));
+  if (afterCrash.kind !== "error") return { ok: false, shown: await shown(page) };
+  const entries = await chat(page, opts.message[1], true);
+  return { ok: outcome(entries)?.kind === "done", shown: await shown(page) };
+}
+
+function report(result) {
+  process.stdout.write(JSON.stringify(result) + "\n");
+  process.exitCode = result.ok ? 0 : 1;
+}
+
+await main();
