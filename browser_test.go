@@ -733,3 +733,68 @@ func (d *browserDriver) result(ctx context.Context) browserResult {
 	d.t.Logf("%s: Chromium %s", d.scenario, res.Browser)
 	return res
 }
+
+// TestFrontendSnippetInREADME keeps the README's frontend snippet a verbatim
+// copy of the marked block in the example page's chat.js, the code the
+// browser tests run.
+func TestFrontendSnippetInREADME(t *testing.T) {
+	js, err := os.ReadFile(filepath.Join(browserFrontendDir, "chat.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		begin   = "// ---8<--- README snippet"
+		end     = "// ---8<--- end of README snippet"
+		section = "## A frontend that waits out a cold start"
+	)
+	var block []string
+	inside := false
+	for line := range strings.Lines(string(js)) {
+		switch {
+		case strings.HasPrefix(line, begin):
+			inside = true
+		case strings.HasPrefix(line, end):
+			inside = false
+		case inside:
+			block = append(block, line)
+		}
+	}
+	if len(block) == 0 || inside {
+		t.Fatalf("chat.js: no block between %q and %q lines", begin, end)
+	}
+	want := strings.Join(block, "")
+
+	_, after, ok := strings.Cut(string(readme), "\n"+section+"\n")
+	if !ok {
+		t.Fatalf("README.md: no %q section", section)
+	}
+	_, after, ok = strings.Cut(after, "\n```js\n")
+	if !ok {
+		t.Fatalf("README.md: no ```js block in %q", section)
+	}
+	got, _, ok := strings.Cut(after, "```\n")
+	if !ok {
+		t.Fatalf("README.md: the ```js block in %q does not end", section)
+	}
+	if got == want {
+		return
+	}
+	gotLines, wantLines := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range max(len(gotLines), len(wantLines)) {
+		var g, w string
+		if i < len(gotLines) {
+			g = gotLines[i]
+		}
+		if i < len(wantLines) {
+			w = wantLines[i]
+		}
+		if g != w {
+			t.Fatalf("README.md's snippet differs from chat.js's marked block at snippet line %d:\n got: %q\nwant: %q\n"+
+				"copy the lines between the ---8<--- markers of %s/chat.js into README.md", i+1, g, w, browserFrontendDir)
+		}
+	}
+}

@@ -182,7 +182,12 @@ async function run(message, streamed) {
   try {
     if (streamed) {
       const p = say("bot", "");
-      await stream(message, (token) => { p.textContent += token; });
+      p.classList.add("streaming");
+      try {
+        await stream(message, (token) => { p.textContent += token; });
+      } finally {
+        p.classList.remove("streaming");
+      }
     } else {
       say("bot", await send(message));
     }
