@@ -51,6 +51,7 @@ type Gateway struct {
 	prober      *Prober
 	supervisor  *Supervisor // nil when UPSTREAM_CMD is not set
 	remindEvery time.Duration
+	metrics     *metrics // nil unless METRICS_ADDR is set
 	echo        *echo.Echo
 }
 
@@ -129,6 +130,15 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		Now:           opts.Now,
 		ProgressEvery: opts.ProgressEvery,
 	}
+	if cfg.MetricsAddr != "" {
+		var child func() SupervisorStatus
+		if g.supervisor != nil {
+			child = g.supervisor.Status
+		}
+		g.metrics = newMetrics(g.readiness, child)
+		// Wrapped after the prober took the transport: health checks are not upstream traffic.
+		g.proxy.rp.Transport = &timedTransport{next: g.proxy.rp.Transport, ttfb: g.metrics.ttfb}
+	}
 	g.echo = g.routes()
 	return g, nil
 }
@@ -157,6 +167,10 @@ func (g *Gateway) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = g.handleEchoError
+	if g.metrics != nil {
+		// Outermost, to see every request whole; absent (not a no-op) when metrics are off.
+		e.Use(g.metrics.middleware)
+	}
 	e.Use(
 		middleware.RequestID(middleware.RequestIDConfig{}),
 		middleware.AccessLog(middleware.AccessLogConfig{
@@ -252,6 +266,15 @@ func (g *Gateway) handleEchoError(err error, c echo.Context) {
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	// Request contexts derive from reqCtx, so that at the drain deadline the requests still
 	// running (long event streams) can be ended cleanly rather than cut.
+	if g.metrics != nil {
+		stopMetrics, err := g.metrics.serveMetrics(g.cfg.MetricsAddr, g.logger)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		// Deferred first, so it runs last: scrapes see the drain and the child's stop.
+		defer stopMetrics()
+	}
 	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
 	srv := &http.Server{
