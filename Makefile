@@ -15,7 +15,7 @@ OUT ?= dist/space
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run deps test check fmt vet staticcheck bench clean release space
+.PHONY: help build run deps test check fmt vet staticcheck bench bench-micro bench-build clean release space
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,7 @@ deps: ## install test dependencies (Debian packages, playwright-core from npm)
 test: deps ## the whole test suite: formatting, vet, race-enabled unit, end-to-end and browser tests
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(GO) test -race -count=1 ./...
 
 check: test staticcheck ## test plus staticcheck
@@ -49,8 +50,22 @@ vet: ## go vet
 staticcheck: ## staticcheck (fetched through the Go module proxy)
 	$(GO) run $(STATICCHECK) ./...
 
-bench: build ## benchmarks; see docs/performance.md
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The benchmark harness is its own Go module (bench/go.mod), so gonum/plot and benchstat stay
+# out of the gateway's go.mod. BENCH_FLAGS adds harness flags (see bin/hfbench -h).
+BENCH_FLAGS ?=
+MICRO_COUNT ?= 8
+
+bench-build: ## build the benchmark harness (bin/hfbench) and vet it
+	cd bench && $(GO) vet ./... && $(GO) build -o ../bin/hfbench .
+
+bench: build bench-build ## side-by-side benchmark vs Caddy, nginx, HAProxy (~5 min); writes docs/performance.md
+	bash bench/deps.sh
+	cd bench && ../bin/hfbench -hfgate ../bin/hfgate -out ../docs/performance.md -chart ../docs/performance.png $(BENCH_FLAGS)
+
+bench-micro: ## hot-path Go microbenchmarks with -benchmem; output in bin/bench-micro.txt, for benchstat
+	@mkdir -p bin
+	$(GO) test -run '^$$' -bench . -benchmem -count $(MICRO_COUNT) ./gateway/ ./middleware/ | tee bin/bench-micro.txt
+	@echo "compare two runs: cd bench && $(GO) tool benchstat ../OLD.txt ../bin/bench-micro.txt"
 
 release: ## static linux/amd64 and linux/arm64 binaries with SHA256SUMS in ./dist
 	mkdir -p dist && rm -f dist/hfgate-linux-* dist/SHA256SUMS
