@@ -171,11 +171,17 @@ func (g *Gateway) routes() *echo.Echo {
 		// Outermost, to see every request whole; absent (not a no-op) when metrics are off.
 		e.Use(g.metrics.middleware)
 	}
+	// The access log's upstream attribute in the common case, shared by every record
+	// (AccessLogConfig.Attrs slices are only read).
+	readyAttr := []slog.Attr{slog.String("upstream", string(StateReady))}
 	e.Use(
 		middleware.RequestID(middleware.RequestIDConfig{}),
 		middleware.AccessLog(middleware.AccessLogConfig{
 			Logger: g.logger,
 			Attrs: func(echo.Context) []slog.Attr {
+				if g.readiness.IsReady() {
+					return readyAttr // the common case: no lock, no allocation
+				}
 				return []slog.Attr{slog.String("upstream", string(g.readiness.State()))}
 			},
 			Now: g.now,

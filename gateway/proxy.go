@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 
@@ -68,8 +69,8 @@ func newProxy(cfg proxyConfig) *proxy {
 		// HTTP/1.1 to a loopback upstream: uvicorn speaks nothing else, and h2 would only add
 		// framing cost here.
 		ForceAttemptHTTP2: false,
-		WriteBufferSize:   32 << 10,
-		ReadBufferSize:    32 << 10,
+		// Read/WriteBufferSize stay at net/http's 4 KiB: each upstream connection holds both for
+		// its lifetime (an open event stream too), and bodies larger than the buffer bypass it.
 	}
 	p := &proxy{
 		target:    cfg.Target,
@@ -149,11 +150,15 @@ func (p *proxy) modifyResponse(res *http.Response) error {
 }
 
 func isEventStream(contentType string) bool {
-	if contentType == "" {
+	// Fast path without ParseMediaType, which allocates (a parameter map) on every response:
+	// only a value starting with the media type, in any case, can name it.
+	const mediaType = "text/event-stream"
+	contentType = strings.TrimLeft(contentType, " \t")
+	if len(contentType) < len(mediaType) || !strings.EqualFold(contentType[:len(mediaType)], mediaType) {
 		return false
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "text/event-stream"
+	return err == nil && mt == mediaType
 }
 
 // eventStreamBody ends an event stream cleanly when the upstream breaks it (a crash, a kill, a

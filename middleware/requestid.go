@@ -48,19 +48,16 @@ func RequestID(cfg RequestIDConfig) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
 			values := req.Header[HeaderRequestID]
-			var id string
-			if len(values) > 0 && validRequestID(values[0]) {
-				id = values[0]
-				if len(values) > 1 {
-					req.Header.Set(HeaderRequestID, id)
-				}
-			} else {
-				id = cfg.Generator()
-				req.Header.Set(HeaderRequestID, id)
+			if len(values) == 0 || !validRequestID(values[0]) {
+				values = []string{cfg.Generator()}
 			}
-			// The response header is also where RequestIDFrom reads it: no per-request
-			// store in the echo context.
-			c.Response().Header().Set(HeaderRequestID, id)
+			// One single-value slice, capped so that an Add on either header copies it
+			// instead of writing into the other's, is set on both: the request header (sent
+			// upstream) and the response header, which is also where RequestIDFrom reads it
+			// (no per-request store in the echo context).
+			values = values[:1:1]
+			req.Header[HeaderRequestID] = values
+			c.Response().Header()[HeaderRequestID] = values
 			return next(c)
 		}
 	}

@@ -137,6 +137,37 @@ func TestRequestIDCustomGenerator(t *testing.T) {
 	}
 }
 
+// The request and response headers share one value slice; a handler that adds a second value
+// to one of them must not change the other.
+func TestRequestIDHeadersIndependent(t *testing.T) {
+	for _, incoming := range []string{"", "client-id"} {
+		t.Run("incoming="+incoming, func(t *testing.T) {
+			e := echo.New()
+			e.Use(RequestID(RequestIDConfig{}))
+			var upstream []string
+			e.GET("/", func(c echo.Context) error {
+				c.Response().Header().Add(HeaderRequestID, "added-to-response")
+				c.Request().Header.Add(HeaderRequestID, "added-to-request")
+				upstream = c.Request().Header.Values(HeaderRequestID)
+				return c.NoContent(http.StatusOK)
+			})
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			if incoming != "" {
+				req.Header.Set(HeaderRequestID, incoming)
+			}
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			got := rec.Header().Values(HeaderRequestID)
+			if len(got) != 2 || got[1] != "added-to-response" {
+				t.Errorf("response values: got %q, want [id added-to-response]", got)
+			}
+			if len(upstream) != 2 || upstream[1] != "added-to-request" || upstream[0] != got[0] {
+				t.Errorf("request values: got %q, want [%s added-to-request]", upstream, got[0])
+			}
+		})
+	}
+}
+
 func TestRequestIDFromWithoutMiddleware(t *testing.T) {
 	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
 	if got := RequestIDFrom(c); got != "" {
