@@ -176,6 +176,9 @@ func browserCold(t *testing.T, node string) {
 		gw.awaitLog(ctx, 1, "an access line for the forwarded page", func(l logLine) bool {
 			return accessLine(http.MethodGet, "/", http.StatusOK)(l) && l.attr("upstream") == "ready"
 		})
+		if n := gw.logs.count(accessLine(http.MethodGet, "/favicon.ico", http.StatusServiceUnavailable)); n != 0 {
+			t.Errorf("the status page made the browser ask for /favicon.ico %d times while cold, want 0", n)
+		}
 		t.Logf("status page refreshed after %d s; %d documents until the backend's page", refresh, len(res.Documents))
 	})
 }

@@ -173,7 +173,9 @@ func (a *answers) writeHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeStatusPage answers GET or HEAD "/" while not ready: 200, so that Hugging Face's start-up
-// check and a visitor both see a live Space. Browsers get HTML that reloads itself.
+// check and a visitor both see a live Space. Browsers get HTML that reloads itself after the
+// Retry-After estimate (a meta refresh, so it works without script) and so becomes the backend's
+// own page once that is ready. Its empty icon spares each reload a /favicon.ico 503.
 func (a *answers) writeStatusPage(w http.ResponseWriter, r *http.Request) {
 	snap := a.readiness.Snapshot()
 	body := a.notReady(snap, "")
@@ -213,6 +215,7 @@ const statusPageHTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="{{.Refresh}}">
+<link rel="icon" href="data:,">
 <title>{{if .Missing}}Settings missing{{else}}Starting{{end}}</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}code{background:#f3f3f3;padding:0 .2em}</style>
 </head><body><main>
