@@ -21,6 +21,9 @@ import (
 // line without a trailing newline is still logged. Empty lines are skipped:
 // a record without text carries no information.
 //
+// Values of secret-looking query parameters (token=, api_key=, ...) are masked: see
+// maskQuerySecrets.
+//
 // The child's text goes only into the "line" attribute, never into the
 // message: the gateway's log handler cleans and masks attribute values, and a
 // constant message keeps the log greppable.
@@ -76,6 +79,7 @@ func logUpstreamLine(ctx context.Context, logger *slog.Logger, stream string, ra
 	if truncated {
 		line = cutUTF8(line, maxLine)
 	}
+	line = maskQuerySecrets(line)
 	if len(line) == 0 && !truncated {
 		return
 	}
