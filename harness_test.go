@@ -35,6 +35,50 @@ import (
 // e2ePython is the interpreter the example backend runs under.
 const e2ePython = "/usr/bin/python3"
 
+// planted holds the secret values the end-to-end run plants: a secret variable (which the
+// example backend prints at start-up) in every gateway's environment, and a bearer token, a
+// session cookie and a query token on every request the harness sends. Each gateway's whole
+// output is scanned for all of them when its test ends (see hfgateProc.cleanup).
+var planted = struct {
+	mu     sync.Mutex
+	values []string
+	// env, bearer, cookie and query are the values the harness itself plants.
+	env, bearer, cookie, query string
+}{
+	env:    "envsecret-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+	bearer: "bearer-" + strconv.FormatInt(time.Now().UnixNano()^0x5deece66d, 36),
+	cookie: "cookie-" + strconv.FormatInt(time.Now().UnixNano()^0x2545f491, 36),
+	query:  "qtoken-" + strconv.FormatInt(time.Now().UnixNano()^0x9e3779b9, 36),
+}
+
+// plant records v as a secret that must never appear in any gateway's output, and returns it.
+func plant(v string) string {
+	planted.mu.Lock()
+	planted.values = append(planted.values, v)
+	planted.mu.Unlock()
+	return v
+}
+
+func plantedSecrets() []string {
+	planted.mu.Lock()
+	defer planted.mu.Unlock()
+	return append([]string{planted.env, planted.bearer, planted.cookie, planted.query}, planted.values...)
+}
+
+// withPlantedSecrets adds the planted bearer token, cookie and query token to req, unless the
+// test set its own Authorization or Cookie.
+func withPlantedSecrets(req *http.Request) {
+	if req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", "Bearer "+planted.bearer)
+	}
+	if req.Header.Get("Cookie") == "" {
+		req.Header.Set("Cookie", "session="+planted.cookie)
+	}
+	q := req.URL.Query()
+	q.Set("access_token", planted.query)
+	req.URL.RawQuery = q.Encode()
+}
+
 // e2eBuild holds the hfgate binary built for this test run. It is built on
 // first use, so running only unit tests does not pay for it.
 var e2eBuild struct {
@@ -389,6 +433,9 @@ func startGateway(t *testing.T, env map[string]string) *hfgateProc {
 		"TOKEN_DELAY":           "0.01",
 		// Keep __pycache__ out of the source tree.
 		"PYTHONDONTWRITEBYTECODE": "1",
+		// A planted secret the backend prints at start-up (see planted).
+		"E2E_PLANTED_TOKEN": planted.env,
+		"EXAMPLE_ECHO_ENV":  "E2E_PLANTED_TOKEN",
 	}
 	maps.Copy(full, env)
 	port, err = strconv.Atoi(full["PORT"])
@@ -462,6 +509,14 @@ func (g *hfgateProc) cleanup() {
 		}
 	}
 	g.client.CloseIdleConnections()
+	_, raw := g.logs.snapshot()
+	for i, line := range strings.Split(string(raw), "\n") {
+		for _, s := range plantedSecrets() {
+			if strings.Contains(line, s) {
+				g.t.Errorf("output line %d holds a planted secret (%.12s...): %q", i+1, s, line)
+			}
+		}
+	}
 	if g.t.Failed() || os.Getenv("HFGATE_E2E_LOGS") == "1" {
 		_, raw := g.logs.snapshot()
 		g.t.Logf("hfgate output:\n%s", raw)
@@ -554,6 +609,7 @@ func (g *hfgateProc) request(ctx context.Context, method, path, body string, hea
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+	withPlantedSecrets(req)
 	resp, err := g.client.Do(req)
 	if err != nil {
 		return reply{}, err
