@@ -1,0 +1,221 @@
+package main
+
+// Upstream misbehaviour, end to end: the real hfgate binary in front of fakeUpstream. Each
+// case checks the client's answer, that no body the gateway wrote carries an internal
+// address or Go error text, and that the gateway still answers afterwards and exits 0.
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// checkJSONError checks one of the gateway's own error answers.
+func checkJSONError(t *testing.T, what string, r reply, want ...int) {
+	t.Helper()
+	ok := false
+	for _, w := range want {
+		ok = ok || r.status == w
+	}
+	if !ok {
+		t.Errorf("%s: got %s, want status in %v", what, r, want)
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil || m["error"] == nil || m["request_id"] != r.header.Get("X-Request-ID") {
+		t.Errorf("%s: body %s, want the JSON error shape with the request ID", what, r.body)
+	}
+	if r.status == http.StatusServiceUnavailable {
+		if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 {
+			t.Errorf("%s: Retry-After %q, want whole seconds", what, r.header.Get("Retry-After"))
+		}
+	}
+	checkGatewayBody(t, what, r.body)
+}
+
+// stillServing checks the gateway is alive and forwarding, then stops it and expects exit 0.
+func stillServing(t *testing.T, g *hfgateProc, ctxTimeout time.Duration) {
+	t.Helper()
+	ctx := testContext(t, ctxTimeout)
+	if r := g.mustRequest(ctx, http.MethodGet, "/healthz", ""); r.status != http.StatusOK {
+		t.Errorf("GET /healthz afterwards: got %s, want 200", r)
+	}
+	if code := g.stop(ctx); code != 0 {
+		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
+	}
+	if n := g.logs.count(func(l logLine) bool { return strings.Contains(l.raw, "goroutine ") || strings.Contains(l.raw, "panic") }); n > 0 {
+		t.Errorf("got %d log lines with a panic or stack trace, want none", n)
+	}
+}
+
+func TestFaultUpstreamMisbehaves(t *testing.T) {
+	t.Parallel()
+
+	t.Run("slow headers get 504 at UPSTREAM_TIMEOUT", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 30*time.Second)
+		f := newFakeUpstream(t)
+		f.listen()
+		g := startGatewayFor(t, f.url(), map[string]string{"UPSTREAM_TIMEOUT": "1s"})
+		g.awaitReady(ctx, 20*time.Millisecond)
+		start := time.Now()
+		r := g.mustRequest(ctx, http.MethodGet, "/slow-headers", "")
+		took := time.Since(start)
+		checkJSONError(t, "slow headers", r, http.StatusGatewayTimeout)
+		if took < time.Second || took > 3*time.Second {
+			t.Errorf("504 after %v, want about the 1s UPSTREAM_TIMEOUT", took)
+		}
+		if r := g.mustRequest(ctx, http.MethodGet, "/ok", ""); r.status != http.StatusOK {
+			t.Errorf("next request: got %s, want 200 (a slow answer is not a dead upstream)", r)
+		}
+		stillServing(t, g, 15*time.Second)
+	})
+
+	t.Run("body cut in the middle is not passed off as whole", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 30*time.Second)
+		f := newFakeUpstream(t)
+		f.listen()
+		g := startGatewayFor(t, f.url(), nil)
+		g.awaitReady(ctx, 20*time.Millisecond)
+		// The gateway aborts the connection: the client sees a failed request (no answer, or
+		// a short body), never a short answer framed as whole.
+		r, err := g.request(ctx, http.MethodGet, "/cut-body", "")
+		if err == nil {
+			t.Errorf("reading a cut body: got %s and no error, want the connection aborted", r)
+		}
+		if r := g.mustRequest(ctx, http.MethodGet, "/ok", ""); r.status != http.StatusOK {
+			t.Errorf("next request: got %s, want 200", r)
+		}
+		stillServing(t, g, 15*time.Second)
+	})
+
+	t.Run("event stream cut mid-event ends cleanly", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 30*time.Second)
+		f := newFakeUpstream(t)
+		f.listen()
+		g := startGatewayFor(t, f.url(), nil)
+		g.awaitReady(ctx, 20*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/cut-stream", nil)
+		withPlantedSecrets(req)
+		resp, err := g.client.Do(req)
+		if err != nil {
+			t.Fatalf("GET /cut-stream: %v", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Errorf("reading the cut stream: got %v, want a clean end (browsers report an aborted stream as a network error)", err)
+		}
+		ev, err := nextEvent(bufio.NewReader(strings.NewReader(string(body))))
+		if err != nil || ev.data != `{"token":"one"}` {
+			t.Errorf("first event: got %+v, %v, want the whole first event", ev, err)
+		}
+		if r := g.mustRequest(ctx, http.MethodGet, "/ok", ""); r.status != http.StatusOK && r.status != http.StatusServiceUnavailable {
+			t.Errorf("next request: got %s, want 200 or 503 (the prober is asked to look again)", r)
+		}
+		stillServing(t, g, 15*time.Second)
+	})
+
+	t.Run("connection accepted but never answered", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 40*time.Second)
+		f := newFakeUpstream(t)
+		f.listen()
+		g := startGatewayFor(t, f.url(), map[string]string{"UPSTREAM_TIMEOUT": "1s"})
+		g.awaitReady(ctx, 20*time.Millisecond)
+		f.blackhole.Store(true)
+		f.dropConns()
+		for i := range 3 {
+			start := time.Now()
+			r := g.mustRequest(ctx, http.MethodPost, "/ok", `{}`)
+			checkJSONError(t, "black hole #"+strconv.Itoa(i+1), r, http.StatusGatewayTimeout, http.StatusServiceUnavailable)
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("answer after %v, want within about the 1s UPSTREAM_TIMEOUT", took)
+			}
+		}
+		f.blackhole.Store(false)
+		f.dropConns()
+		stillServing(t, g, 15*time.Second)
+	})
+
+	t.Run("health path answering 500 turns the gateway not ready, then ready again", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 40*time.Second)
+		f := newFakeUpstream(t)
+		f.listen()
+		g := startGatewayFor(t, f.url(), nil)
+		g.awaitReady(ctx, 20*time.Millisecond)
+		f.healthStatus.Store(http.StatusInternalServerError)
+		// While ready, the prober looks every 5 s; it needs a few failures in a row.
+		g.awaitLog(ctx, 1, "state unavailable", func(l logLine) bool {
+			return l.msg() == "upstream state" && l.attr("to") == "unavailable"
+		})
+		r := g.mustRequest(ctx, http.MethodPost, "/ok", `{}`)
+		checkNotReady(t, r, "unavailable")
+		checkGatewayBody(t, "not ready", r.body)
+		f.healthStatus.Store(http.StatusOK)
+		g.awaitReady(ctx, 20*time.Millisecond)
+		if r := g.mustRequest(ctx, http.MethodGet, "/ok", ""); r.status != http.StatusOK {
+			t.Errorf("after recovery: got %s, want 200", r)
+		}
+		stillServing(t, g, 15*time.Second)
+	})
+
+	t.Run("upstream that refuses, then accepts", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 30*time.Second)
+		f := newFakeUpstream(t) // not listening yet: connections are refused
+		g := startGatewayFor(t, f.url(), nil)
+		g.awaitPort(ctx)
+		for range 3 {
+			r := g.mustRequest(ctx, http.MethodPost, "/ok", `{}`)
+			checkNotReady(t, r, "starting")
+			checkGatewayBody(t, "refused", r.body)
+		}
+		f.listen()
+		g.awaitReady(ctx, 20*time.Millisecond)
+		if r := g.mustRequest(ctx, http.MethodGet, "/ok", ""); r.status != http.StatusOK {
+			t.Errorf("once accepting: got %s, want 200", r)
+		}
+		stillServing(t, g, 15*time.Second)
+	})
+
+	t.Run("UPSTREAM_URL host that does not resolve", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 30*time.Second)
+		g := startGatewayFor(t, "http://upstream-e2e.invalid:8000", nil)
+		g.awaitPort(ctx)
+		for range 3 {
+			r := g.mustRequest(ctx, http.MethodPost, "/chat", `{}`)
+			checkNotReady(t, r, "starting", "unavailable")
+			checkGatewayBody(t, "unresolvable", r.body)
+		}
+		if r := g.mustRequest(ctx, http.MethodGet, "/ready", ""); r.status != http.StatusServiceUnavailable {
+			t.Errorf("GET /ready: got %s, want 503", r)
+		}
+		stillServing(t, g, 15*time.Second)
+	})
+
+	t.Run("an answer that is not HTTP gets 502", func(t *testing.T) {
+		t.Parallel()
+		ctx := testContext(t, 30*time.Second)
+		f := newFakeUpstream(t)
+		f.listen()
+		g := startGatewayFor(t, f.url(), nil)
+		g.awaitReady(ctx, 20*time.Millisecond)
+		r := g.mustRequest(ctx, http.MethodGet, "/garbage", "")
+		checkJSONError(t, "garbage", r, http.StatusBadGateway)
+		// The upstream's own 500 is its answer to give, passed through unchanged.
+		if r := g.mustRequest(ctx, http.MethodGet, "/leak", ""); r.status != http.StatusInternalServerError || string(r.body) != "oops!" {
+			t.Errorf("upstream 500: got %s, want it passed through", r)
+		}
+		stillServing(t, g, 15*time.Second)
+	})
+}
