@@ -191,7 +191,6 @@ func checkGatewayBody(t *testing.T, what string, body []byte, extra ...string) {
 	}
 }
 
-
 // dropConns closes the connections open now, so the gateway's next requests dial anew.
 func (f *fakeUpstream) dropConns() {
 	f.mu.Lock()

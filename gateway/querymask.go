@@ -41,7 +41,7 @@ func maskQuerySecrets(line []byte) []byte {
 		if end == start {
 			continue
 		}
-		out = append(append(append(out, line[last:start]...), "***"...))
+		out = append(append(out, line[last:start]...), "***"...)
 		last = end
 		i = end - 1
 	}
