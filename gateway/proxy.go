@@ -231,7 +231,11 @@ func isConnectionLost(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF)
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		// Transport's (unexported) error for a kept-alive connection the upstream closed just
+		// as this request was given to it; without this, a crashing upstream gives some
+		// clients a 502 instead of the 503 with Retry-After.
+		err.Error() == "http: server closed idle connection"
 }
 
 func isTimeout(err error) bool {

@@ -1,0 +1,65 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/hfgate/hfgate/config"
+)
+
+// TestProxyErrorMapping: every way a request to the upstream can fail maps to one of the
+// fixed answers, and none of them carries the error's text.
+func TestProxyErrorMapping(t *testing.T) {
+	cfg, err := config.Load(map[string]string{"UPSTREAM_URL": "http://127.0.0.1:9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, 503},
+		{"unresolvable", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}}, 503},
+		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), 503},
+		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), 503},
+		{"EOF", fmt.Errorf("net/http: Transport failed to read from server: %w", io.EOF), 503},
+		{"idle connection closed", errors.New("http: server closed idle connection"), 503},
+		{"timeout", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, 504},
+		{"body too large", &http.MaxBytesError{Limit: 1}, 413},
+		{"malformed answer", errors.New(`malformed HTTP response "this is not HTTP"`), 502},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g.readiness.MarkReady()
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, "/chat", nil).WithContext(context.Background())
+			g.proxy.handleError(rec, req, tt.err)
+			if rec.Code != tt.want {
+				t.Errorf("status = %d, want %d (body %s)", rec.Code, tt.want, rec.Body)
+			}
+			if b := rec.Body.String(); len(b) == 0 || b[0] != '{' {
+				t.Errorf("body = %q, want JSON", b)
+			}
+			for _, leak := range []string{tt.err.Error(), "127.0.0.1", "x.invalid"} {
+				if leak != "" && len(leak) > 3 && strings.Contains(rec.Body.String(), leak) {
+					t.Errorf("body %s carries %q", rec.Body, leak)
+				}
+			}
+		})
+	}
+}
