@@ -226,9 +226,12 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// isConnectionLost reports an established connection that broke before a response.
+// isConnectionLost reports an established connection that broke before a response. net.ErrClosed
+// is the same loss seen from the other side: Transport's reader saw the upstream close the
+// connection and closed it while the request body was still being written to it.
 func isConnectionLost(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF) ||
