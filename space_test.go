@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -51,7 +52,7 @@ func TestSpaceRunThrough(t *testing.T) {
 	checkSpaceFolder(t, dir, "v9.8.7-spacetest")
 
 	ctx := testContext(t, 60*time.Second)
-	port := freePort(t)
+	port, metricsPort := freePort(t), freePort(t)
 	cmd := exec.Command(e2ePython, "app.py")
 	cmd.Dir = dir
 	cmd.Env = []string{
@@ -63,6 +64,8 @@ func TestSpaceRunThrough(t *testing.T) {
 		"SPACE_HOST=alice-chat-space.hf.space",
 		"SPACE_ID=alice/chat-space",
 		"SYSTEM=spaces",
+		// A Space variable, passed through the launcher like any other.
+		"METRICS_ADDR=127.0.0.1:" + strconv.Itoa(metricsPort),
 		// The example backend: a 2 s model load, so the cold start is seen; fast tokens.
 		"STARTUP_SECONDS=2",
 		"TOKEN_DELAY=0.01",
@@ -130,6 +133,34 @@ func TestSpaceRunThrough(t *testing.T) {
 	if got.String() != botReply("hi there") {
 		t.Errorf("streamed reply: got %q, want %q", got.String(), botReply("hi there"))
 	}
+	// The metrics listener saw it all (counted after each answer, hence the poll).
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+	var scraped string
+	want := []string{
+		"hfgate_upstream_up 1",
+		`hfgate_requests_total{code="503",kind="plain",method="POST"} 1`,
+		`hfgate_requests_total{code="200",kind="plain",method="POST"} 1`,
+		`hfgate_requests_total{code="200",kind="stream",method="GET"} 1`,
+		"hfgate_upstream_restarts_total 0",
+	}
+	if err := poll(ctx, 20*time.Millisecond, func() bool {
+		r, err := g.client.Get(metricsURL)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		scraped = "\n" + string(b)
+		for _, w := range want {
+			if !strings.Contains(scraped, "\n"+w+"\n") {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Errorf("metrics never showed %q: %v; last scrape:\n%s", want, err, scraped)
+	}
+
 	// The backend's own output reaches the log (PYTHONUNBUFFERED), relayed line by line.
 	g.awaitLog(ctx, 1, "backend output", relayedContains("model echo-bot-1 loaded"))
 
@@ -198,6 +229,40 @@ func checkSpaceFolder(t *testing.T, dir, version string) {
 		if err != nil || !strings.HasPrefix(string(out), "hfgate "+version+" (commit ") || !strings.Contains(string(out), "linux/amd64") {
 			t.Errorf("bin/hfgate --version: got %q (%v), want hfgate %s (commit ..., linux/amd64)", out, err, version)
 		}
+	}
+}
+
+// TestSpaceAssembleRejects: bad arguments to the assembler stop it with one clear line and
+// status 2, before anything is built or written.
+func TestSpaceAssembleRejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, backend, app, want string
+	}{
+		{name: "no backend folder", backend: "examples/nope", app: "app:app", want: "is not a folder"},
+		{name: "app without attribute", backend: "examples/chatbot", app: "app", want: "APP must be module:attribute"},
+		{name: "app with a path", backend: "examples/chatbot", app: "../app:app", want: "APP must be module:attribute"},
+		{name: "module not in backend", backend: "examples/chatbot", app: "server:app", want: "APP module server not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "space")
+			cmd := exec.Command("bash", "examples/space/assemble.sh", tt.backend, tt.app, out)
+			b, err := cmd.CombinedOutput()
+			if cmd.ProcessState == nil {
+				t.Fatalf("run assemble.sh: %v", err)
+			}
+			if code := cmd.ProcessState.ExitCode(); code != 2 {
+				t.Errorf("exit code: got %d, want 2", code)
+			}
+			if got := string(b); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "assemble: ") || !strings.Contains(got, tt.want) {
+				t.Errorf("output: got %q, want one line starting assemble: and containing %q", got, tt.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("OUT was created (%v), want nothing written", err)
+			}
+		})
 	}
 }
 
