@@ -2,12 +2,13 @@
 // drain (gateway.go), the one reverse proxy (proxy.go) and the connections it hijacks for
 // WebSockets (conns.go), the readiness state machine (readiness.go) and its prober (prober.go),
 // the answers the gateway gives itself while the upstream is not ready (answers.go), the
-// supervisor of the upstream child process (supervisor.go, relay.go), and the logger every line
-// goes through (log.go).
+// supervisor of the upstream child process (supervisor.go, relay.go), the optional Prometheus
+// metrics and their listener (metrics.go, only when METRICS_ADDR is set), and the logger every
+// line goes through (log.go).
 //
 // Dependencies point one way: main -> gateway -> {middleware, config}.
 //
-// A request passes, in order: request ID, access log, panic recovery, CORS (when configured),
+// A request passes, in order: metrics (when METRICS_ADDR is set), request ID, access log, panic recovery, CORS (when configured),
 // body limit, then either one of the gateway's routes (/healthz, /ready), the not-ready answer
 // (503 + Retry-After, or the status page on "/"), or the proxy.
 package gateway
