@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -39,6 +40,13 @@ func TestDrainingAnswers(t *testing.T) {
 			t.Errorf("GET %s while draining: got %d state %q Retry-After %q retry_after %d; want 503 draining with matching Retry-After",
 				path, w.Code, body.State, w.Header().Get("Retry-After"), body.RetryAfter)
 		}
+	}
+	w := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Accept", "text/html")
+	tg.g.Handler().ServeHTTP(w, req)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "This Space is restarting") {
+		t.Errorf("GET / (HTML) while draining: got %d %q, want 200 and the restarting page", w.Code, w.Body)
 	}
 	if last := up.last(); last != nil && last.URL.Path == "/chat" {
 		t.Error("a request that arrived while draining reached the upstream")
