@@ -64,12 +64,18 @@ const (
 	browserTokenDelay = 200 * time.Millisecond
 	// browserBackendH1 is the heading of the backend's own page at "/".
 	browserBackendH1 = "The example chatbot is up"
+	// browserActionTimeout bounds each of the driver's page actions and
+	// waits, and Chromium's launch.
+	browserActionTimeout = 30 * time.Second
+	// browserGroupTimeout bounds a whole group of scenarios.
+	browserGroupTimeout = 3 * time.Minute
 )
 
-// TestBrowser runs two groups in parallel: "cold" meets a gateway whose
-// backend is still loading (the chat page and the status page at "/", side
-// by side), "warm" runs the stream, CORS refusal and crash scenarios one
-// after the other against one ready gateway.
+// TestBrowser runs two groups in parallel, each with one gateway and one
+// Chromium (a launch costs seconds, many on a busy machine): "cold" meets a
+// gateway whose backend is still loading, with the chat page and the status
+// page at "/" in two tabs side by side; "warm" runs the stream, CORS refusal
+// and crash scenarios one after the other against a ready gateway.
 func TestBrowser(t *testing.T) {
 	node := browserRequire(t)
 	// Build now, not while a held page waits for its gateway.
@@ -89,22 +95,22 @@ func TestBrowser(t *testing.T) {
 // starts, then starts it and lets both go, so that both meet the cold
 // backend however long Chromium took to launch.
 func browserCold(t *testing.T, node string) {
-	ctx := testContext(t, 90*time.Second)
+	ctx := testContext(t, browserGroupTimeout)
 	page := browserServeFrontend(t, browserPageHost)
 	port := freePort(t)
 	api := "http://127.0.0.1:" + strconv.Itoa(port)
-	shots := browserArtifacts(t)
 	message := "hello from chromium"
 
-	chat := startBrowserDriver(ctx, t, node, "cold", shots, "--page", page+"/", "--api", api, "--message", message)
-	status := startBrowserDriver(ctx, t, node, "statuspage", shots, "--api", api)
-	chat.awaitHold(ctx, "loaded")
-	status.awaitHold(ctx, "loaded")
+	d := startBrowserDriver(ctx, t, node, api, browserArtifacts(t), true,
+		browserStep{Scenario: "cold", Page: page + "/", Messages: []string{message}},
+		browserStep{Scenario: "statuspage"})
+	d.awaitHold(ctx, t, "cold", "loaded")
+	d.awaitHold(ctx, t, "statuspage", "loaded")
 	gw := browserStartGateway(t, port, page, nil)
 	gw.awaitLog(ctx, 1, "the listening line", msgIs("listening"))
-	chat.release()
-	status.release()
-	chatRes, statusRes := chat.result(ctx), status.result(ctx)
+	d.release(t, "cold")
+	d.release(t, "statuspage")
+	chatRes, statusRes := d.result(ctx, t, "cold"), d.result(ctx, t, "statuspage")
 
 	// The page's first request meets the cold backend. It must read
 	// Retry-After and X-Request-ID on the 503 (only possible if the gateway
@@ -186,20 +192,30 @@ func browserCold(t *testing.T, node string) {
 // browserWarm runs the scenarios that want a ready gateway, one after the
 // other: the crash scenario comes last because it restarts the backend.
 func browserWarm(t *testing.T, node string) {
-	ctx := testContext(t, 90*time.Second)
+	ctx := testContext(t, browserGroupTimeout)
 	page := browserServeFrontend(t, browserPageHost)
+	other := browserServeFrontend(t, browserOtherHost)
 	port := freePort(t)
 	api := "http://127.0.0.1:" + strconv.Itoa(port)
 	gw := browserStartGateway(t, port, page, map[string]string{"EXAMPLE_ALLOW_CRASH": "1"})
+	shots := browserArtifacts(t)
+	streamMsgs := []string{"hi there", "please stream a reply to me token by token"}
+	crashMsgs := []string{strings.TrimSpace(strings.Repeat("on and on ", 15)), "are you back"}
+	// Chromium launches while the backend loads; the first step waits
+	// until the backend is ready.
+	d := startBrowserDriver(ctx, t, node, api, shots, false,
+		browserStep{Scenario: "stream", Page: page + "/", Messages: streamMsgs, Hold: true},
+		browserStep{Scenario: "disallowed", Page: other + "/", Messages: []string{"let me in"}},
+		browserStep{Scenario: "crash", Page: page + "/", Messages: crashMsgs})
 	gw.awaitReady(ctx, 50*time.Millisecond)
+	d.awaitHold(ctx, t, "stream", "start")
+	d.release(t, "stream")
 
 	// stream: the reply must appear in the page in several steps as the
 	// backend sends its tokens, not in one burst at the end.
 	t.Run("stream", func(t *testing.T) {
-		first, second := "hi there", "please stream a reply to me token by token"
-		shots := browserArtifacts(t)
-		res := startBrowserDriver(ctx, t, node, "stream", shots,
-			"--page", page+"/", "--api", api, "--message", first, "--message", second).result(ctx)
+		first, second := streamMsgs[0], streamMsgs[1]
+		res := d.result(ctx, t, "stream")
 		done := res.entry("done")
 		if done == nil {
 			t.Fatalf("stream did not complete; result: %s", res.raw)
@@ -249,9 +265,7 @@ func browserWarm(t *testing.T, node string) {
 	// refused by the browser, for a preflighted and for a simple request,
 	// and the page must say so.
 	t.Run("disallowed", func(t *testing.T) {
-		other := browserServeFrontend(t, browserOtherHost)
-		res := startBrowserDriver(ctx, t, node, "disallowed", browserArtifacts(t),
-			"--page", other+"/", "--api", api, "--message", "let me in").result(ctx)
+		res := d.result(ctx, t, "disallowed")
 		if res.Ready != http.StatusOK {
 			t.Errorf("driver's own GET /ready: got %d, want 200", res.Ready)
 		}
@@ -294,11 +308,8 @@ func browserWarm(t *testing.T, node string) {
 	// message, show the retry countdown and get the reply from the
 	// restarted backend.
 	t.Run("crash", func(t *testing.T) {
-		first := strings.TrimSpace(strings.Repeat("on and on ", 15))
-		second := "are you back"
-		d := startBrowserDriver(ctx, t, node, "crash", browserArtifacts(t),
-			"--page", page+"/", "--api", api, "--message", first, "--message", second)
-		d.awaitHold(ctx, "streaming")
+		second := crashMsgs[1]
+		d.awaitHold(ctx, t, "crash", "streaming")
 		r := gw.mustRequest(ctx, http.MethodPost, "/admin/crash", "")
 		if r.status != http.StatusAccepted {
 			t.Fatalf("POST /admin/crash: got %s, want 202", r)
@@ -306,8 +317,8 @@ func browserWarm(t *testing.T, node string) {
 		gw.awaitLog(ctx, 1, "state crashed", func(l logLine) bool {
 			return l.msg() == "upstream state" && l.attr("to") == "crashed"
 		})
-		d.release()
-		res := d.result(ctx)
+		d.release(t, "crash")
+		res := d.result(ctx, t, "crash")
 
 		streamed := res.entry("stream")
 		cut := res.entry("error")
@@ -592,6 +603,12 @@ type browserResult struct {
 	PageErrors     []string `json:"pageErrors"`
 	FailedRequests []string `json:"failedRequests"`
 	Screenshots    []string `json:"screenshots"`
+	// Timings are the driver's own, in ms: Chromium's launch (shared by
+	// the plan) and the scenario's run.
+	Timings struct {
+		Launch   int `json:"launch"`
+		Scenario int `json:"scenario"`
+	} `json:"timings"`
 
 	raw string
 }
@@ -617,43 +634,66 @@ func (r browserResult) entry(kind string) *browserEntry {
 	return nil
 }
 
-// browserDriver is one running browser.mjs: one Chromium, one scenario.
-type browserDriver struct {
-	t        *testing.T
-	scenario string
-	cmd      *exec.Cmd
-	stdin    io.WriteCloser
-	stderr   bytes.Buffer // written by exec until Wait returns
-	holds    chan string  // names of the holds the driver reached
-	done     chan struct{}
-	last     string // the last line on stdout: the result, once done
-	waitErr  error
+// browserStep is one entry of the driver's plan.
+type browserStep struct {
+	Scenario string   `json:"scenario"`
+	Page     string   `json:"page,omitempty"`
+	Messages []string `json:"messages,omitempty"`
+	// Hold makes the scenario hold at "start" before it begins.
+	Hold bool `json:"hold,omitempty"`
 }
 
-// startBrowserDriver starts browser.mjs for scenario with args, screenshots
-// going to shots.
-func startBrowserDriver(ctx context.Context, t *testing.T, node, scenario, shots string, args ...string) *browserDriver {
+// browserDriver is one running browser.mjs: one Chromium running a plan of
+// scenarios, each in its own tab.
+type browserDriver struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	stderr  bytes.Buffer                  // written by exec until Wait returns
+	holds   map[string]chan string        // per scenario, the names of the holds it reached
+	results map[string]chan browserResult // per scenario, its result
+	done    chan struct{}                 // closed once the driver has exited
+	other   []string                      // lines that were neither holds nor results
+	waitErr error
+}
+
+// startBrowserDriver starts browser.mjs against the gateway at api with the
+// plan given by steps, in order or, with together, all at once; screenshots
+// go to shots. Chromium gets a fresh profile in a temporary directory.
+func startBrowserDriver(ctx context.Context, t *testing.T, node, api, shots string, together bool, steps ...browserStep) *browserDriver {
 	t.Helper()
-	args = append([]string{
+	plan, err := json.Marshal(steps)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	args := []string{
 		filepath.Join(browserFrontendDir, "test", "browser.mjs"),
-		"--scenario", scenario,
+		"--api", api,
+		"--plan", string(plan),
 		"--profile", t.TempDir(),
 		"--chromium", browserChromium,
 		"--shots", shots,
-	}, args...)
-	// The driver's own timeout is shorter than ctx so that it normally
-	// reports a timeout itself, with a screenshot, instead of being killed.
-	if deadline, ok := ctx.Deadline(); ok {
-		args = append(args, "--timeout", strconv.FormatInt(time.Until(deadline).Milliseconds()/2, 10))
+		// Each page action's bound; far below ctx's, so that the driver
+		// normally reports a timeout itself, with a screenshot.
+		"--timeout", strconv.FormatInt(browserActionTimeout.Milliseconds(), 10),
 	}
-	d := &browserDriver{t: t, scenario: scenario, holds: make(chan string, 8), done: make(chan struct{})}
+	if together {
+		args = append(args, "--together")
+	}
+	d := &browserDriver{
+		holds:   map[string]chan string{},
+		results: map[string]chan browserResult{},
+		done:    make(chan struct{}),
+	}
+	for _, s := range steps {
+		d.holds[s.Scenario] = make(chan string, 4)
+		d.results[s.Scenario] = make(chan browserResult, 1)
+	}
 	d.cmd = exec.CommandContext(ctx, node, args...)
 	// SIGTERM lets Playwright close Chromium, which runs in its own process
 	// group; SIGKILL follows if it does not exit.
 	d.cmd.Cancel = func() error { return d.cmd.Process.Signal(syscall.SIGTERM) }
 	d.cmd.WaitDelay = 10 * time.Second
 	d.cmd.Stderr = &d.stderr
-	var err error
 	if d.stdin, err = d.cmd.StdinPipe(); err != nil {
 		t.Fatalf("stdin pipe: %v", err)
 	}
@@ -664,76 +704,102 @@ func startBrowserDriver(ctx context.Context, t *testing.T, node, scenario, shots
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("start driver: %v", err)
 	}
-	go func() {
-		defer close(d.done)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-		for sc.Scan() {
-			var hold struct {
-				Event string `json:"event"`
-				Name  string `json:"name"`
-			}
-			if json.Unmarshal(sc.Bytes(), &hold) == nil && hold.Event == "hold" {
-				d.holds <- hold.Name
-				continue
-			}
-			d.last = sc.Text()
-		}
-		d.waitErr = d.cmd.Wait()
-	}()
+	go d.read(stdout)
 	t.Cleanup(func() {
-		d.stdin.Close()
+		d.stdin.Close() // releases any hold
 		<-d.done
 	})
 	return d
 }
 
-// awaitHold waits until the driver holds at name.
-func (d *browserDriver) awaitHold(ctx context.Context, name string) {
-	d.t.Helper()
-	select {
-	case got := <-d.holds:
-		if got != name {
-			d.t.Fatalf("%s driver held at %q, want %q", d.scenario, got, name)
+// read sorts the driver's output lines into holds and results until it
+// ends, then waits for the process.
+func (d *browserDriver) read(stdout io.Reader) {
+	defer close(d.done)
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	for sc.Scan() {
+		var line struct {
+			Event    string  `json:"event"`
+			Name     string  `json:"name"`
+			Scenario *string `json:"scenario"`
 		}
-	case <-d.done:
-		d.t.Fatalf("%s driver ended before holding at %q (exit: %v)\nlast line: %s\nstderr:\n%s",
-			d.scenario, name, d.waitErr, d.last, d.stderr.String())
-	case <-ctx.Done():
-		d.t.Fatalf("%s driver: await hold %q: %v", d.scenario, name, ctx.Err())
+		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Scenario == nil || d.holds[*line.Scenario] == nil {
+			d.other = append(d.other, sc.Text())
+			continue
+		}
+		if line.Event == "hold" {
+			d.holds[*line.Scenario] <- line.Name
+			continue
+		}
+		var res browserResult
+		if err := json.Unmarshal(sc.Bytes(), &res); err != nil {
+			d.other = append(d.other, sc.Text())
+			continue
+		}
+		res.raw = sc.Text()
+		select {
+		case d.results[*line.Scenario] <- res:
+		default:
+			d.other = append(d.other, sc.Text()) // a second result: reported as noise
+		}
 	}
+	d.waitErr = d.cmd.Wait()
 }
 
-// release lets a holding driver go on.
-func (d *browserDriver) release() {
-	d.t.Helper()
-	if _, err := io.WriteString(d.stdin, "go\n"); err != nil {
-		d.t.Fatalf("release %s driver: %v", d.scenario, err)
-	}
+// describe says how the driver ended, for failure messages; only after done.
+func (d *browserDriver) describe() string {
+	return fmt.Sprintf("exit: %v\nother output: %q\nstderr:\n%s", d.waitErr, d.other, d.stderr.String())
 }
 
-// result waits for the driver to end and returns what it reported. A driver
-// that reports no result, or an error, fails the test.
-func (d *browserDriver) result(ctx context.Context) browserResult {
-	d.t.Helper()
-	d.stdin.Close()
+// awaitHold waits until scenario holds at name.
+func (d *browserDriver) awaitHold(ctx context.Context, t *testing.T, scenario, name string) {
+	t.Helper()
 	select {
+	case got := <-d.holds[scenario]:
+		if got != name {
+			t.Fatalf("%s held at %q, want %q", scenario, got, name)
+		}
+	case res := <-d.results[scenario]:
+		t.Fatalf("%s ended before holding at %q: %s", scenario, name, res.raw)
 	case <-d.done:
+		t.Fatalf("driver ended before %s held at %q (%s)", scenario, name, d.describe())
 	case <-ctx.Done():
-		<-d.done // exec's Cancel and WaitDelay end it
+		t.Fatalf("await %s's hold %q: %v", scenario, name, ctx.Err())
 	}
+}
+
+// release lets a holding scenario go on.
+func (d *browserDriver) release(t *testing.T, scenario string) {
+	t.Helper()
+	if _, err := io.WriteString(d.stdin, scenario+"\n"); err != nil {
+		t.Fatalf("release %s: %v", scenario, err)
+	}
+}
+
+// result waits for scenario's result. A scenario that reports none, or an
+// error, fails the test.
+func (d *browserDriver) result(ctx context.Context, t *testing.T, scenario string) browserResult {
+	t.Helper()
 	var res browserResult
-	if err := json.Unmarshal([]byte(d.last), &res); err != nil || res.Scenario != d.scenario {
-		d.t.Fatalf("%s driver printed no result (exit: %v)\nlast line: %s\nstderr:\n%s", d.scenario, d.waitErr, d.last, d.stderr.String())
+	select {
+	case res = <-d.results[scenario]:
+	case <-d.done:
+		select {
+		case res = <-d.results[scenario]:
+		default:
+			t.Fatalf("driver ended without a %s result (%s)", scenario, d.describe())
+		}
+	case <-ctx.Done():
+		t.Fatalf("await the %s result: %v", scenario, ctx.Err())
 	}
-	res.raw = d.last
 	if res.Error != "" {
-		d.t.Fatalf("%s driver: %s\nscreenshots: %q\nstderr:\n%s", d.scenario, res.Error, res.Screenshots, d.stderr.String())
+		t.Fatalf("%s: %s\nscreenshots: %q", scenario, res.Error, res.Screenshots)
 	}
 	if len(res.PageErrors) > 0 {
-		d.t.Errorf("%s: page script errors: %q", d.scenario, res.PageErrors)
+		t.Errorf("%s: page script errors: %q", scenario, res.PageErrors)
 	}
-	d.t.Logf("%s: Chromium %s", d.scenario, res.Browser)
+	t.Logf("%s: Chromium %s; launch %d ms, scenario %d ms", scenario, res.Browser, res.Timings.Launch, res.Timings.Scenario)
 	return res
 }
 

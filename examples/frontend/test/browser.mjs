@@ -1,19 +1,24 @@
 // browser.mjs drives a real Chromium (Debian's /usr/bin/chromium, never a
-// downloaded one) through the chat page and hfgate, and prints what the page
-// saw as one JSON line on stdout. browser_test.go at the repository root runs
-// it and asserts on that line; it also works by hand:
+// downloaded one) through the chat page and hfgate. It runs a plan of
+// scenarios in one browser, each in its own tab, and prints what each tab
+// saw as one JSON line on stdout ({"scenario": NAME, ...}) as it finishes.
+// browser_test.go at the repository root runs it and asserts on those lines;
+// it also works by hand:
 //
-//   node browser.mjs --scenario stream --page http://127.0.0.2:8080/ --api http://127.0.0.1:7860 \
-//     --message hello --message "tell me more" --shots /tmp/shots
+//   node browser.mjs --api http://127.0.0.1:7860 --shots /tmp/shots --plan \
+//     '[{"scenario":"stream","page":"http://127.0.0.2:8080/","messages":["hi","tell me more"]}]'
 //
-// Holds: at agreed points a scenario prints {"event":"hold","name":NAME} and
-// waits for a line (or EOF) on stdin before going on. That is how the Go test
-// orders things it controls around the page: launching Chromium takes
-// seconds, so a cold scenario holds after loading the page and the test
-// starts the gateway only then; the crash scenario holds mid-stream while the
-// test crashes the backend.
+// The plan runs in order, or with --together all at once. An entry with
+// "hold": true holds at "start" before it begins. Launching Chromium
+// takes seconds (many on a busy machine), so one launch serves a whole plan.
 //
-// Scenarios (messages are the --message values, in order):
+// Holds: at agreed points a scenario prints {"event":"hold","scenario":S,
+// "name":N} and waits for the line S on stdin (EOF releases every hold).
+// That is how the Go test orders what it controls around the page: a cold
+// scenario holds after loading, and the test starts the gateway only then;
+// the crash scenario holds mid-stream while the test crashes the backend.
+//
+// Scenarios (messages are the plan entry's, in order):
 //   cold        hold "loaded"; then send messages[0] with POST /chat (streaming
 //               off) and wait for the reply: the page meets the cold gateway,
 //               counts down its Retry-After and retries by itself.
@@ -33,8 +38,8 @@
 // the page's own script: every change of the status line and of the last bot
 // reply, with performance.now() times.
 //
-// The exit status is 0 when the scenario ran to its end, 1 otherwise; the
-// JSON line says why.
+// The exit status is 0 when every scenario ran to its end, 1 otherwise; the
+// JSON lines say why.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,8 +47,9 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
 
-const usage = "usage: node browser.mjs --scenario cold|statuspage|stream|disallowed|crash --api URL " +
-  "[--page URL] [--message TEXT]... [--timeout MS] [--profile DIR] [--chromium PATH] [--shots DIR]";
+const usage = "usage: node browser.mjs --api URL --plan JSON [--together] [--timeout MS] [--profile DIR] " +
+  "[--chromium PATH] [--shots DIR]\n  plan: [{\"scenario\": \"cold|statuspage|stream|disallowed|crash\", " +
+  "\"page\": URL, \"messages\": [TEXT, ...]}, ...]";
 
 // Flags for a quiet, reproducible headless run that phones nobody: no
 // component updates, no sync, no QUIC probing, a fresh profile every time.
@@ -89,40 +95,41 @@ function observe() {
 }
 
 let opts;
-let stdinLines;
-// seen collects what the browser reported on the side, for the JSON line.
-const seen = { console: [], pageErrors: [], failedRequests: [], screenshots: [] };
+let failed = false;
 
 async function main() {
+  let plan;
   try {
     ({ values: opts } = parseArgs({
       options: {
-        scenario: { type: "string" },
-        page: { type: "string" },
+        plan: { type: "string" },
         api: { type: "string" },
-        message: { type: "string", multiple: true, default: ["hello from the browser", "and once more"] },
+        together: { type: "boolean", default: false },
         timeout: { type: "string", default: "30000" },
         profile: { type: "string" },
         chromium: { type: "string", default: "/usr/bin/chromium" },
         shots: { type: "string" },
       },
     }));
+    plan = JSON.parse(opts.plan ?? "null");
+    const bad = (plan ?? []).find((step) => !Object.hasOwn(scenarios, step.scenario ?? "") ||
+      (!step.page && step.scenario !== "statuspage"));
+    if (!Array.isArray(plan) || plan.length === 0 || bad || !opts.api || !(Number(opts.timeout) > 0)) {
+      throw new Error(bad ? `bad plan entry ${JSON.stringify(bad)}` : "missing or bad arguments");
+    }
   } catch (err) {
-    return report({ ok: false, error: `${err.message}\n${usage}` });
+    report({ scenario: null, ok: false, error: `${err.message}\n${usage}` });
+    process.exitCode = 1;
+    return;
   }
-  const run = Object.hasOwn(scenarios, opts.scenario ?? "") ? scenarios[opts.scenario] : undefined;
   const timeout = Number(opts.timeout);
-  if (!opts.api || !run || !(timeout > 0) || (!opts.page && opts.scenario !== "statuspage")) {
-    return report({ scenario: opts.scenario, ok: false, error: usage });
-  }
-  stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  listenForReleases();
 
   // A profile directory given by the caller is the caller's to remove.
   const profile = opts.profile ?? await mkdtemp(join(tmpdir(), "hfgate-chromium-"));
   let context;
-  let page;
-  let result = { ok: false };
   try {
+    const started = performance.now();
     context = await chromium.launchPersistentContext(profile, {
       executablePath: opts.chromium,
       headless: true,
@@ -130,32 +137,60 @@ async function main() {
       timeout,
       viewport: { width: 760, height: 460 },
     });
-    page = context.pages()[0] ?? await context.newPage();
-    page.setDefaultTimeout(timeout);
-    page.on("console", (m) => seen.console.push(`${m.type()}: ${m.text()}`));
-    page.on("pageerror", (err) => seen.pageErrors.push(String(err)));
-    page.on("requestfailed", (r) => seen.failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
-    await page.addInitScript(observe);
-    result = await run(page);
-    result.browser = context.browser()?.version();
+    const launch = Math.round(performance.now() - started);
+    const run = (step) => runStep(context, step, launch);
+    if (opts.together) await Promise.all(plan.map(run));
+    else for (const step of plan) await run(step);
   } catch (err) {
-    // Playwright colours its call logs; keep the JSON line plain.
-    result = { ok: false, error: String(err).replace(/\u001b\[[0-9;]*m/g, "") };
+    for (const step of plan) report({ scenario: step.scenario, ok: false, error: plain(err) });
   } finally {
-    if (page) {
-      result.observed ??= await page.evaluate(() => window.observed).catch(() => undefined);
-      result.chatLog ??= await page.evaluate(() => window.chatLog).catch(() => undefined);
-      await screenshot(page, opts.scenario);
-    }
     await context?.close().catch(() => {});
     if (!opts.profile) await rm(profile, { recursive: true, force: true });
+    process.stdin.destroy();
   }
-  report({ scenario: opts.scenario, ...result, ...seen });
-  process.stdin.destroy();
+  process.exitCode = failed ? 1 : 0;
+}
+
+// runStep runs one plan entry in a new tab and reports it.
+async function runStep(context, step, launch) {
+  const seen = { console: [], pageErrors: [], failedRequests: [], screenshots: [], timings: { launch } };
+  const page = await context.newPage();
+  page.setDefaultTimeout(Number(opts.timeout));
+  page.on("console", (m) => seen.console.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (err) => seen.pageErrors.push(String(err)));
+  page.on("requestfailed", (r) => seen.failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+  await page.addInitScript(observe);
+  const shot = (name) => screenshot(page, seen, name);
+  if (step.hold) await hold(step.scenario, "start");
+  const started = performance.now();
+  let result;
+  try {
+    result = await scenarios[step.scenario]({
+      page,
+      step,
+      messages: step.messages ?? ["hello from the browser", "and once more"],
+      hold: (name) => hold(step.scenario, name),
+      shot,
+    });
+  } catch (err) {
+    result = { ok: false, error: plain(err) };
+  }
+  seen.timings.scenario = Math.round(performance.now() - started);
+  result.browser = context.browser()?.version();
+  result.observed ??= await page.evaluate(() => window.observed).catch(() => undefined);
+  result.chatLog ??= await page.evaluate(() => window.chatLog).catch(() => undefined);
+  await shot(step.scenario);
+  await page.close().catch(() => {});
+  report({ scenario: step.scenario, ...result, ...seen });
+}
+
+// plain is an error's text without the colours Playwright puts in its call logs.
+function plain(err) {
+  return String(err).replace(/\u001b\[[0-9;]*m/g, "");
 }
 
 // screenshot saves the page as <shots>/<name>.png when --shots is given.
-async function screenshot(page, name) {
+async function screenshot(page, seen, name) {
   if (!opts.shots) return;
   const path = join(opts.shots, `${name}.png`);
   try {
@@ -166,14 +201,39 @@ async function screenshot(page, name) {
   }
 }
 
-// hold tells the test that the scenario reached name and waits for its go.
-async function hold(name) {
-  process.stdout.write(JSON.stringify({ event: "hold", name }) + "\n");
-  await stdinLines.next();
+// Releases: a stdin line names the scenario to release; one that arrives
+// before its hold is kept for it. EOF releases every hold, now and later.
+const waiting = new Map();
+const early = new Set();
+let stdinClosed = false;
+
+function listenForReleases() {
+  const lines = createInterface({ input: process.stdin });
+  lines.on("line", (line) => {
+    const name = line.trim();
+    if (waiting.has(name)) {
+      waiting.get(name)();
+      waiting.delete(name);
+    } else {
+      early.add(name);
+    }
+  });
+  lines.on("close", () => {
+    stdinClosed = true;
+    for (const release of waiting.values()) release();
+    waiting.clear();
+  });
 }
 
-async function openChat(page) {
-  const url = new URL(opts.page);
+// hold tells the test that scenario reached name and waits for its go.
+async function hold(scenario, name) {
+  process.stdout.write(JSON.stringify({ event: "hold", scenario, name }) + "\n");
+  if (stdinClosed || early.delete(scenario)) return;
+  await new Promise((resolve) => waiting.set(scenario, resolve));
+}
+
+async function openChat(page, step) {
+  const url = new URL(step.page);
   url.searchParams.set("api", opts.api);
   await page.goto(url.href);
 }
@@ -198,14 +258,14 @@ function shown(page) {
   return page.$$eval("#log p", (ps) => ps.map((p) => ({ who: p.className, text: p.textContent })));
 }
 
-async function cold(page) {
-  await openChat(page);
+async function cold({ page, step, messages, hold }) {
+  await openChat(page, step);
   await hold("loaded");
-  const entries = await chat(page, opts.message[0], false);
+  const entries = await chat(page, messages[0], false);
   return { ok: outcome(entries)?.kind === "reply", shown: await shown(page), status: await page.textContent("#status") };
 }
 
-async function statuspage(page) {
+async function statuspage({ page, hold }) {
   await hold("loaded");
   // Every document the tab loads, in order: the first is the gateway's
   // status page, the last must be the backend's, reached by the page's own
@@ -227,47 +287,47 @@ async function statuspage(page) {
   return { ok: true, first, last, documents };
 }
 
-async function stream(page) {
-  await openChat(page);
-  const first = outcome(await chat(page, opts.message[0], false));
+async function stream({ page, step, messages, shot }) {
+  await openChat(page, step);
+  const first = outcome(await chat(page, messages[0], false));
   if (first?.kind !== "reply") return { ok: false, shown: await shown(page) };
   // Screenshot the reply part-way: after a few tokens, long before the end.
   const midstream = page.waitForFunction(() => window.observed.bot.filter((b) => b.n === 2 && b.len > 0).length >= 4)
-    .then(() => screenshot(page, "stream-midstream"));
-  const entries = await chat(page, opts.message[1], true);
+    .then(() => shot("stream-midstream"));
+  const entries = await chat(page, messages[1], true);
   await midstream.catch(() => {});
   return { ok: outcome(entries)?.kind === "done", shown: await shown(page) };
 }
 
-async function disallowed(page) {
+async function disallowed({ page, step, messages }) {
   // Ask the gateway directly (no CORS outside a browser) whether it is
   // ready, so that a refusal cannot be mistaken for a gateway that is down.
   const ready = await fetch(new URL("/ready", opts.api)).then((r) => r.status, (err) => String(err));
-  await openChat(page);
+  await openChat(page, step);
   const outcomes = [];
   for (const streamed of [false, true]) {
-    outcomes.push(outcome(await chat(page, opts.message[0], streamed)));
+    outcomes.push(outcome(await chat(page, messages[0], streamed)));
   }
   return { ok: outcomes.every((o) => o.kind === "error"), ready, outcomes, shown: await shown(page) };
 }
 
-async function crash(page) {
-  await openChat(page);
+async function crash({ page, step, messages, hold }) {
+  await openChat(page, step);
   await page.setChecked("#streaming", true);
-  await page.fill("#message", opts.message[0]);
+  await page.fill("#message", messages[0]);
   await page.click("#send");
   await page.waitForFunction(() => window.observed.bot.filter((b) => b.n === 1 && b.len > 0).length >= 2);
   await hold("streaming");
   await page.waitForFunction(() => window.chatLog.some((e) => ["done", "error"].includes(e.kind)));
   const afterCrash = await page.evaluate(() => window.chatLog.find((e) => ["done", "error"].includes(e.kind)));
   if (afterCrash.kind !== "error") return { ok: false, shown: await shown(page) };
-  const entries = await chat(page, opts.message[1], true);
+  const entries = await chat(page, messages[1], true);
   return { ok: outcome(entries)?.kind === "done", shown: await shown(page) };
 }
 
 function report(result) {
   process.stdout.write(JSON.stringify(result) + "\n");
-  process.exitCode = result.ok ? 0 : 1;
+  if (!result.ok) failed = true;
 }
 
 await main();
