@@ -55,6 +55,7 @@ type options struct {
 	quietLoad                                    float64
 	quietWait                                    time.Duration
 	keep                                         bool
+	only                                         string
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) int {
@@ -77,6 +78,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.IntVar(&o.uvicornRounds, "uvicorn-rounds", 3, "rounds against the example backend under uvicorn")
 	fs.Float64Var(&o.quietLoad, "quiet-load", 0.7, "wait for the 1-minute load average to fall below this before starting")
 	fs.DurationVar(&o.quietWait, "quiet-wait", time.Minute, "longest wait for a quiet machine (then run anyway, and say so)")
+	fs.StringVar(&o.only, "only", "", "comma list of target names to run (direct always runs); empty: all")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's temporary directory (configs, logs) and print its path")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -145,14 +147,14 @@ func bench(ctx context.Context, o options, logf func(string, ...any)) (*report, 
 	if err := e.startUpstream(ctx); err != nil {
 		return nil, err
 	}
-	targets, err := e.startTargets(ctx)
+	targets, err := e.startTargets(ctx, o.only)
 	if err != nil {
 		return nil, err
 	}
 	rep.targets = targets
 	time.Sleep(time.Second)
 	for _, t := range targets {
-		t.idleRSS = readGroup(t.proc.pid()).rss
+		t.idle = readGroup(t.proc.pid())
 	}
 
 	steps := []struct {

@@ -25,13 +25,13 @@ type report struct {
 	targets   []*target
 
 	rounds    []map[string]wrkResult // per round, per target key
-	afterLoad map[string]int64       // RSS after the throughput rounds
+	afterLoad map[string]groupStats  // memory after the throughput rounds
 	logLines  int64                  // hfgate access log lines written during the run
 
 	sse       map[string][]time.Duration // per-event delays, per target
 	sseErrors map[string]string
 
-	streamsRSS map[string]int64
+	streamsRSS map[string]groupStats
 	streamsErr map[string]string
 
 	uvRounds []map[string]wrkResult // "direct", "hfgate"
@@ -84,9 +84,9 @@ func (r *report) throughput(ctx context.Context, e *env, logf func(string, ...an
 	}
 	r.logLines = countLines(hfLog) - linesBefore
 	time.Sleep(time.Second)
-	r.afterLoad = map[string]int64{}
+	r.afterLoad = map[string]groupStats{}
 	for _, t := range r.targets {
-		r.afterLoad[t.key] = readGroup(t.proc.pid()).rss
+		r.afterLoad[t.key] = readGroup(t.proc.pid())
 	}
 	return nil
 }
@@ -136,7 +136,7 @@ func (r *report) sseDelay(ctx context.Context, logf func(string, ...any)) error 
 
 // openStreams holds r.opts.streams streams open through each target in turn and reads its RSS.
 func (r *report) openStreams(ctx context.Context, logf func(string, ...any)) error {
-	r.streamsRSS, r.streamsErr = map[string]int64{}, map[string]string{}
+	r.streamsRSS, r.streamsErr = map[string]groupStats{}, map[string]string{}
 	if r.opts.streams <= 0 {
 		return nil
 	}
@@ -145,13 +145,13 @@ func (r *report) openStreams(ctx context.Context, logf func(string, ...any)) err
 			continue
 		}
 		n, err := openStreams(ctx, t.base, r.opts.streams, func() {
-			r.streamsRSS[t.key] = readGroup(t.proc.pid()).rss
+			r.streamsRSS[t.key] = readGroup(t.proc.pid())
 		})
 		if err != nil {
 			r.streamsErr[t.key] = err.Error()
 			logf("streams %s: %v", t.key, err)
 		} else {
-			logf("streams %s: %d open, RSS %.1f MB", t.key, n, mb(r.streamsRSS[t.key]))
+			logf("streams %s: %d open, RSS %.1f MB", t.key, n, mb(r.streamsRSS[t.key].rss))
 		}
 		// Let the closes propagate before the next target.
 		time.Sleep(500 * time.Millisecond)

@@ -138,8 +138,9 @@ func waitHTTP(ctx context.Context, p *proc, url string, want int, timeout time.D
 // groupStats sums, over every process in process group pgid, the CPU time used (user+system)
 // and the resident set size.
 type groupStats struct {
-	cpu time.Duration
-	rss int64 // bytes
+	cpu     time.Duration
+	rss     int64 // bytes
+	rssAnon int64 // bytes: heap, stacks; the rest of rss is file-backed (the binary's pages)
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux
@@ -177,26 +178,33 @@ func readGroup(pgid int) groupStats {
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		stt, _ := strconv.ParseInt(f[12], 10, 64)
 		st.cpu += time.Duration(ut+stt) * clockTick
-		st.rss += vmRSS(pid)
+		rss, anon := vmRSS(pid)
+		st.rss += rss
+		st.rssAnon += anon
 	}
 	return st
 }
 
-// vmRSS reads VmRSS from /proc/<pid>/status, in bytes.
-func vmRSS(pid int) int64 {
+// vmRSS reads VmRSS and RssAnon from /proc/<pid>/status, in bytes.
+func vmRSS(pid int) (rss, anon int64) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer f.Close()
+	kb := func(v string) int64 {
+		n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		return n << 10
+	}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
+			rss = kb(v)
+		} else if v, ok := strings.CutPrefix(sc.Text(), "RssAnon:"); ok {
+			anon = kb(v)
 		}
 	}
-	return 0
+	return rss, anon
 }
 
 // loadAvg returns the 1-minute load average.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -19,7 +20,7 @@ type target struct {
 	proc  *proc  // the process measured (CPU, RSS); for "direct", the upstream
 	// Which measurements it takes part in.
 	throughput, sse, streams bool
-	idleRSS                  int64
+	idle                     groupStats
 }
 
 // env is what every phase needs.
@@ -172,46 +173,58 @@ func (e *env) startHfgate(ctx context.Context, name, upstream string, extra ...s
 
 // startTargets starts every proxy in front of the upstream and returns the targets in table
 // order. A peer whose binary is missing is left out with a note in the log.
-func (e *env) startTargets(ctx context.Context) ([]*target, error) {
+func (e *env) startTargets(ctx context.Context, only string) ([]*target, error) {
+	want := func(name string) bool {
+		return only == "" || slices.Contains(strings.Split(only, ","), name)
+	}
 	var ts []*target
 	ts = append(ts, &target{key: "direct", about: "the fast upstream itself, no proxy (the physical line)",
 		base: e.upstream, proc: e.upProc, throughput: true, sse: true})
 
-	p, base, err := e.startHfgate(ctx, "hfgate", e.upstream)
-	if err != nil {
-		return nil, err
+	if want("hfgate") {
+		p, base, err := e.startHfgate(ctx, "hfgate", e.upstream)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, &target{key: "hfgate", about: "hfgate, default settings (LOG_LEVEL=info: one access line per request, to a file)",
+			base: base, proc: p, throughput: true, sse: true, streams: true})
 	}
-	ts = append(ts, &target{key: "hfgate", about: "hfgate, default settings (LOG_LEVEL=info: one access line per request, to a file)",
-		base: base, proc: p, throughput: true, sse: true, streams: true})
-	p, base, err = e.startHfgate(ctx, "hfgate-warn", e.upstream, "LOG_LEVEL=warn")
-	if err != nil {
-		return nil, err
+	if want("hfgate-warn") {
+		p, base, err := e.startHfgate(ctx, "hfgate-warn", e.upstream, "LOG_LEVEL=warn")
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, &target{key: "hfgate-warn", about: "hfgate with LOG_LEVEL=warn (no access lines)",
+			base: base, proc: p, throughput: true})
 	}
-	ts = append(ts, &target{key: "hfgate-warn", about: "hfgate with LOG_LEVEL=warn (no access lines)",
-		base: base, proc: p, throughput: true})
-
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	if want("go-line") {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		p, err := e.ps.start("goline", exec.Command(e.self, "goline", addr, e.upstream), filepath.Join(e.dir, "goline.log"))
+		if err != nil {
+			return nil, err
+		}
+		if err := waitHTTP(ctx, p, "http://"+addr+"/health", 200, 10*time.Second); err != nil {
+			return nil, err
+		}
+		ts = append(ts, &target{key: "go-line", about: "bare httputil.ReverseProxy, Transport idle pool 1024/host, no logging",
+			base: "http://" + addr, proc: p, throughput: true, sse: true, streams: true})
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p, err = e.ps.start("goline", exec.Command(e.self, "goline", addr, e.upstream), filepath.Join(e.dir, "goline.log"))
-	if err != nil {
-		return nil, err
-	}
-	if err := waitHTTP(ctx, p, "http://"+addr+"/health", 200, 10*time.Second); err != nil {
-		return nil, err
-	}
-	ts = append(ts, &target{key: "go-line", about: "bare httputil.ReverseProxy, Transport idle pool 1024/host, no logging",
-		base: "http://" + addr, proc: p, throughput: true, sse: true, streams: true})
-
 	up := strings.TrimPrefix(e.upstream, "http://")
-	if t, err := e.startCaddy(ctx, up); err != nil {
-		e.logf("caddy left out: %v", err)
-	} else {
-		ts = append(ts, t)
+	if want("caddy") {
+		if t, err := e.startCaddy(ctx, up); err != nil {
+			e.logf("caddy left out: %v", err)
+		} else {
+			ts = append(ts, t)
+		}
 	}
 	for _, sse := range []bool{false, true} {
+		if !want(map[bool]string{false: "nginx", true: "nginx-sse"}[sse]) {
+			continue
+		}
 		if t, err := e.startNginx(ctx, up, sse); err != nil {
 			e.logf("nginx left out: %v", err)
 		} else {
@@ -219,6 +232,9 @@ func (e *env) startTargets(ctx context.Context) ([]*target, error) {
 		}
 	}
 	for _, sse := range []bool{false, true} {
+		if !want(map[bool]string{false: "haproxy", true: "haproxy-sse"}[sse]) {
+			continue
+		}
 		if t, err := e.startHAProxy(ctx, up, sse); err != nil {
 			e.logf("haproxy left out: %v", err)
 		} else {

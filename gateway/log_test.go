@@ -2,11 +2,15 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/lmittmann/tint"
 )
 
 func TestLoggerStripsEscapesAndMasksSecrets(t *testing.T) {
@@ -63,6 +67,55 @@ func TestLoggerTextFormat(t *testing.T) {
 	}
 	if !strings.HasSuffix(out, "\n") || !strings.Contains(fields[0], "T") {
 		t.Errorf("text line = %q, want an RFC 3339 time and one newline", out)
+	}
+}
+
+// TestTintPatchSameOutput pins tint's text output for the cases the patch in
+// third_party/tint (PATCH.md) touches: plain strings, strings that need quoting, and strings
+// with escape sequences, which tint itself still strips when they reach it directly.
+func TestTintPatchSameOutput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		value string
+		want  string
+	}{
+		{name: "plain", value: "abc", want: "k=abc"},
+		{name: "needs quoting", value: "a b=c", want: `k="a b=c"`},
+		{name: "empty", value: "", want: `k=""`},
+		{name: "escape sequence stripped", value: "\x1b[31mred\x1b[0m", want: "k=red"},
+		{name: "escape sequence and space", value: "\x1b[1mbold\x1b[0m text", want: `k="bold text"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			h := tint.NewTextHandler(&buf, &tint.Options{NoColor: true, TimeFormat: time.RFC3339})
+			r := slog.NewRecord(time.Time{}, slog.LevelInfo, "m", 0)
+			r.AddAttrs(slog.String("k", tt.value))
+			if err := h.Handle(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := buf.String(), "INF m "+tt.want+"\n"; got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// The default text format writes an access line without allocating beyond slog's own record
+// (a record holds five attributes inline; the access line has seven).
+func TestTextAccessLineAllocs(t *testing.T) {
+	log := NewLogger(discard{}, LogOptions{})
+	attrs := []slog.Attr{
+		slog.String("method", "POST"), slog.String("path", "/chat"), slog.Int("status", 200),
+		slog.Duration("duration", 1234567), slog.Int64("bytes", 70),
+		slog.String("request_id", "0123456789abcdef0123456789abcdef"), slog.String("upstream", "ready"),
+	}
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(100, func() { log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...) })
+	// 1: the record's overflow slice for attributes six and seven; 1: Duration.String.
+	if allocs > 2 {
+		t.Errorf("allocations per access line: got %v, want at most 2", allocs)
 	}
 }
 

@@ -1,0 +1,3 @@
+module github.com/lmittmann/tint
+
+go 1.21
