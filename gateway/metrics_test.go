@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -184,5 +185,18 @@ func TestMethodLabel(t *testing.T) {
 		if got := methodLabel(in); got != want {
 			t.Errorf("methodLabel(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// BenchmarkProxySmallJSONMetrics is BenchmarkProxySmallJSON (log=info) with METRICS_ADDR set:
+// the cost of the metrics middleware and the timed transport. (The listener is not started:
+// the handler is served directly.) Compare with BenchmarkProxySmallJSON/log=info.
+func BenchmarkProxySmallJSONMetrics(b *testing.B) {
+	up := newBenchUpstream(b)
+	gw := newBenchGateway(b, up.URL, map[string]string{"METRICS_ADDR": "127.0.0.1:0"}, slog.LevelInfo, true)
+	c := newBenchClient(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		benchPost(b, c, gw.URL+"/chat", nil, http.StatusOK)
 	}
 }
