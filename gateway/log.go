@@ -69,7 +69,7 @@ func (h *cleanHandler) Handle(ctx context.Context, r slog.Record) error {
 		// The common case (an access line): nothing to clean, no copy of the record.
 		return h.next.Handle(ctx, r)
 	}
-	out := slog.NewRecord(r.Time, r.Level, h.clean(r.Message), r.PC)
+	out := slog.NewRecord(r.Time, r.Level, h.cleanMessage(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(h.cleanAttr(a))
 		return true
@@ -79,7 +79,7 @@ func (h *cleanHandler) Handle(ctx context.Context, r slog.Record) error {
 
 // dirty reports whether clean would change the record's message or any attribute.
 func (h *cleanHandler) dirty(r slog.Record) bool {
-	if h.clean(r.Message) != r.Message {
+	if h.cleanMessage(r.Message) != r.Message {
 		return true
 	}
 	dirty := false
@@ -138,6 +138,16 @@ func (h *cleanHandler) cleanAttr(a slog.Attr) slog.Attr {
 		}
 	}
 	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// cleanMessage is clean for a record's message, which the text handler writes unquoted: a
+// newline or tab there would start a forged line or field, so they become spaces. (Messages
+// are constants in hfgate; foreign text goes into attributes, which both handlers quote.)
+func (h *cleanHandler) cleanMessage(s string) string {
+	if strings.ContainsAny(s, "\n\t") {
+		s = strings.NewReplacer("\n", " ", "\t", " ").Replace(s)
+	}
+	return h.clean(s)
 }
 
 // clean strips terminal escape sequences and control characters (keeping tab and newline,

@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzLogSanitise: whatever text reaches the logger (message, string, error and grouped
+// attributes), each record is one line with no raw control character (so no ANSI escape),
+// and a secret value never appears in it. Relayed child lines also pass maskQuerySecrets,
+// which must be idempotent and leave lines without '=' alone.
+//
+//	go test -run '^$' -fuzz '^FuzzLogSanitise$' -fuzztime 10s ./gateway
+func FuzzLogSanitise(f *testing.F) {
+	f.Add("upstream", "\x1b[31mred\x1b[0m", "hunterhunter", false)
+	f.Add("msg\nwith newline", "\x1b]0;title\x07tail", "sekretvalue", true)
+	f.Add("\x00\x7f\r", "token=abc&key=def ?access_token=xyz", "abcdefgh", false)
+	f.Add("", "\xff\xfe invalid utf8 \u2028", "passwordpassword", true)
+	f.Fuzz(func(t *testing.T, msg, value, secret string, json bool) {
+		format := "text"
+		if json {
+			format = "json"
+		}
+		// Secrets are real values (config.Secrets keeps those of 4 bytes and more); letters
+		// only, at least 8, so an escape sequence of the output format cannot spell one.
+		if len(secret) < 8 || strings.IndexFunc(secret, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') }) >= 0 {
+			secret = ""
+		}
+		logRecord := func(msg, value string) string {
+			var buf bytes.Buffer
+			logger := NewLogger(&buf, LogOptions{Format: format, Secrets: []string{secret}})
+			logger.Info(msg, "v", value, "with_secret", value+secret+value, "err", errors.New(value),
+				slog.Group("g", "inner", value))
+			return buf.String()
+		}
+		out := logRecord(msg, value)
+		if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
+			t.Fatalf("got %d lines, want one record on one line: %q", strings.Count(out, "\n"), out)
+		}
+		for i := 0; i < len(out)-1; i++ {
+			if c := out[i]; c < 0x20 || c == 0x7f {
+				t.Fatalf("raw control byte %#x at %d in %q", c, i, out)
+			}
+		}
+		if secret != "" && strings.Contains(out, secret) && !strings.Contains(logRecord("", ""), secret) {
+			t.Errorf("secret %q in the log line %q", secret, out)
+		}
+
+		line := []byte(msg + value)
+		once := maskQuerySecrets(bytes.Clone(line))
+		if twice := maskQuerySecrets(bytes.Clone(once)); !bytes.Equal(once, twice) {
+			t.Errorf("maskQuerySecrets not idempotent: %q -> %q -> %q", line, once, twice)
+		}
+		if !bytes.Contains(line, []byte("=")) && !bytes.Equal(once, line) {
+			t.Errorf("maskQuerySecrets changed %q without '=' to %q", line, once)
+		}
+	})
+}
+
+// FuzzForwardedHeaders: whatever X-Forwarded-* and Host a client sends, the upstream request
+// goes to the configured upstream with its own Host; from an untrusted peer the forwarding
+// headers describe only that peer, and from a trusted one they are extended, never replaced
+// by something other than the documented values.
+//
+//	go test -run '^$' -fuzz '^FuzzForwardedHeaders$' -fuzztime 10s ./gateway
+func FuzzForwardedHeaders(f *testing.F) {
+	f.Add("203.0.113.7", "https", "owner-space.hf.space", "space.example", "1.2.3.4", true)
+	f.Add("", "", "", "", "", false)
+	f.Add("1.1.1.1, 2.2.2.2", "javascript", "evil.example\r\nX-Injected: 1", "169.254.169.254:80", "10.0.0.1", false)
+	f.Add("x", "HTTPS", "a", "evil.example@other", "", true)
+	target, _ := url.Parse("http://127.0.0.1:8000/base")
+	f.Fuzz(func(t *testing.T, xff, xfp, xfh, host, realIP string, trustedPeer bool) {
+		var out *http.Request
+		p := newProxy(proxyConfig{
+			Target:    target,
+			Trusted:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+			Readiness: NewReadiness(slog.New(slog.DiscardHandler), time.Now),
+			Logger:    slog.New(slog.DiscardHandler),
+			Answers:   &answers{},
+		})
+		p.rp.Transport = roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			out = r
+			return &http.Response{StatusCode: 204, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+		})
+		in := httptest.NewRequest(http.MethodGet, "/x", nil)
+		in.RemoteAddr = "203.0.113.9:5555"
+		peer := "203.0.113.9"
+		if trustedPeer {
+			in.RemoteAddr, peer = "10.1.2.3:5555", "10.1.2.3"
+		}
+		in.Host = host
+		for k, v := range map[string]string{"X-Forwarded-For": xff, "X-Forwarded-Proto": xfp, "X-Forwarded-Host": xfh, "X-Real-Ip": realIP} {
+			if v != "" {
+				in.Header[k] = []string{v}
+			}
+		}
+		p.ServeHTTP(httptest.NewRecorder(), in)
+		if out == nil {
+			t.Fatal("nothing reached the upstream")
+		}
+		if out.URL.Scheme != "http" || out.URL.Host != "127.0.0.1:8000" || out.Host != "" && out.Host != "127.0.0.1:8000" {
+			t.Fatalf("request went to %s://%s with Host %q, want the upstream only", out.URL.Scheme, out.URL.Host, out.Host)
+		}
+		if !strings.HasPrefix(out.URL.Path, "/base/") {
+			t.Errorf("path %q, want under the upstream's /base", out.URL.Path)
+		}
+		gotFor, gotProto, gotHost := out.Header.Values("X-Forwarded-For"), out.Header.Values("X-Forwarded-Proto"), out.Header.Values("X-Forwarded-Host")
+		if len(gotProto) != 1 || (gotProto[0] != "http" && gotProto[0] != "https") {
+			t.Errorf("X-Forwarded-Proto %q, want one of http, https", gotProto)
+		}
+		if len(gotFor) != 1 || len(gotHost) != 1 {
+			t.Fatalf("X-Forwarded-For %q, X-Forwarded-Host %q: want one value each", gotFor, gotHost)
+		}
+		if !trustedPeer {
+			if gotFor[0] != peer || gotProto[0] != "http" || gotHost[0] != host {
+				t.Errorf("untrusted peer: got For %q Proto %q Host %q, want %q, http, %q (the client's own)", gotFor[0], gotProto[0], gotHost[0], peer, host)
+			}
+			if out.Header.Get("X-Real-Ip") != "" {
+				t.Errorf("untrusted X-Real-IP %q passed on", out.Header.Get("X-Real-Ip"))
+			}
+			return
+		}
+		if !strings.HasSuffix(gotFor[0], peer) {
+			t.Errorf("trusted peer: X-Forwarded-For %q, want it to end with the peer %s", gotFor[0], peer)
+		}
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
