@@ -15,7 +15,7 @@ OUT ?= dist/space
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run deps test check fmt vet staticcheck bench bench-micro bench-build clean release space
+.PHONY: help build run deps test check fmt vet staticcheck bench bench-micro bench-build clean release space test-faults fuzz
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,25 @@ test: deps ## the whole test suite: formatting, vet, race-enabled unit, end-to-e
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory test-faults fuzz
+
+# Reliability (docs/reliability.md): fault injection under load and the soak, then each fuzz
+# target for FUZZTIME. Both are part of `make test`; together they take about 4.5 minutes.
+HFGATE_SOAK ?= 2m
+FUZZTIME ?= 10s
+FUZZ_TARGETS := config:FuzzLoad middleware:FuzzCORSOrigin middleware:FuzzRequestID \
+	gateway:FuzzLogSanitise gateway:FuzzForwardedHeaders
+
+test-faults: ## kill -9 and SIGTERM under load, then a soak of HFGATE_SOAK (default 2m)
+	HFGATE_FAULTS=1 HFGATE_SOAK=$(HFGATE_SOAK) $(GO) test -count=1 -v -timeout 15m \
+		-run '^(TestFaultCrashUnderLoad|TestFaultSigtermUnderLoad|TestSoak)$$' .
+
+fuzz: ## run each fuzz target for FUZZTIME (default 10s); a crash fails and leaves its input in testdata/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
 
 check: test staticcheck ## test plus staticcheck
 

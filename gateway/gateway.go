@@ -240,8 +240,37 @@ func (g *Gateway) forward(c echo.Context) error {
 		return nil
 	}
 	w := &proxyWriter{resp: c.Response(), conns: g.conns, websocket: isWebSocket(r)}
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler || w.pending == 0 {
+				panic(v)
+			}
+			// ReverseProxy aborts when the upstream's body breaks. Nothing of this answer has
+			// reached the client yet (the status is still held), so it gets the not-ready
+			// answer instead of a cut connection.
+			g.answerCutBeforeBody(c, w)
+		}
+	}()
 	g.proxy.ServeHTTP(w, r)
+	w.commit()
 	return nil
+}
+
+// answerCutBeforeBody replaces an upstream answer whose body broke before its first byte with
+// the not-ready 503: the upstream's headers are dropped, the gateway's own (request ID, CORS)
+// kept.
+func (g *Gateway) answerCutBeforeBody(c echo.Context, w *proxyWriter) {
+	w.pending = 0
+	h := c.Response().Header()
+	for k := range h {
+		if k != middleware.HeaderRequestID && k != "Vary" && !strings.HasPrefix(k, "Access-Control-") {
+			delete(h, k)
+		}
+	}
+	reqID := middleware.RequestIDFrom(c)
+	g.logger.Warn("upstream answer broke before its body; answered 503", "request_id", reqID)
+	g.readiness.poke()
+	g.answers.writeNotReady(c.Response(), c.Request(), reqID)
 }
 
 func isWebSocket(r *http.Request) bool {

@@ -63,3 +63,49 @@ func TestProxyErrorMapping(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamCutBeforeBody: an upstream that sends its headers and dies before the first byte
+// of its body gets the client the not-ready 503 (with none of the upstream's headers); one
+// that dies after some of the body has reached the client gets the connection cut, never a
+// short answer passed off as whole.
+func TestUpstreamCutBeforeBody(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nSet-Cookie: upstream=1\r\nX-Upstream: yes\r\n\r\n")
+		if r.URL.Path == "/some-body" {
+			_, _ = brw.WriteString(strings.Repeat("x", 40))
+		}
+		_ = brw.Flush()
+	}))
+	t.Cleanup(up.Close)
+	tg := startGateway(t, up, map[string]string{"CORS_ALLOW_ORIGINS": "https://app.example"}, true)
+	tg.waitReady(t)
+
+	resp, body := do(t, "GET", tg.URL+"/no-body", http.Header{"Origin": {"https://app.example"}}, nil)
+	checkNotReady(t, resp, body, "unavailable")
+	for _, h := range []string{"Set-Cookie", "X-Upstream"} {
+		if v := resp.Header.Get(h); v != "" {
+			t.Errorf("the 503 carries the upstream's %s: %q", h, v)
+		}
+	}
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Errorf("the 503 lost the gateway's CORS headers: %v", resp.Header)
+	}
+
+	resp2, err := http.Get(tg.URL + "/some-body")
+	if err == nil {
+		b, rerr := io.ReadAll(resp2.Body)
+		resp2.Body.Close()
+		if rerr == nil {
+			t.Errorf("a body cut after 40 of 100 bytes read as whole: %d %q", resp2.StatusCode, b)
+		}
+	}
+}
