@@ -190,7 +190,8 @@ func TestFaultUpstreamMisbehaves(t *testing.T) {
 	t.Run("UPSTREAM_URL host that does not resolve", func(t *testing.T) {
 		t.Parallel()
 		ctx := testContext(t, 30*time.Second)
-		g := startGatewayFor(t, "http://upstream-e2e.invalid:8000", nil)
+		// With a password in the URL, planted: it must reach neither a body nor the log.
+		g := startGatewayFor(t, "http://user:"+plant("urlpw-"+randomHex(t, 8))+"@upstream-e2e.invalid:8000", nil)
 		g.awaitPort(ctx)
 		for range 3 {
 			r := g.mustRequest(ctx, http.MethodPost, "/chat", `{}`)
