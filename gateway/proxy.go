@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -169,25 +170,65 @@ func isEventStream(contentType string) bool {
 // nothing it could parse; an aborted connection, which ReverseProxy would produce, looks like a
 // network failure to a browser. Other bodies keep ReverseProxy's abort: cutting them short
 // cleanly would pass a truncated document off as whole.
+//
+// To end at an event boundary, bytes after the last complete event of a read are held back until
+// the event is complete (upstreams normally write whole events, so usually nothing is held);
+// an event longer than the copy buffer is passed on as it comes.
 type eventStreamBody struct {
 	io.ReadCloser
 	p         *proxy
 	requestID string
+	held      []byte // the start of an event not yet complete, to go before the next read
 }
 
 func (b *eventStreamBody) Read(buf []byte) (int, error) {
-	n, err := b.ReadCloser.Read(buf)
-	if err != nil && err != io.EOF {
-		if errors.Is(err, context.Canceled) {
-			// The client left, or the drain deadline passed: nothing wrong upstream.
-			b.p.logger.Debug("event stream ended by the request context", "request_id", b.requestID)
-		} else {
-			b.p.logger.Warn("event stream from upstream broke; ending it cleanly", "request_id", b.requestID, "err", err)
-			b.p.readiness.poke()
-		}
-		return n, io.EOF
+	n := copy(buf, b.held)
+	if n < len(b.held) {
+		// More held than fits (a tiny buffer): pass on what fits.
+		b.held = b.held[n:]
+		return n, nil
 	}
-	return n, err
+	b.held = b.held[:0]
+	for {
+		m, err := b.ReadCloser.Read(buf[n:])
+		n += m
+		switch {
+		case err == io.EOF:
+			return n, io.EOF // the upstream's own end, whole or not
+		case err != nil:
+			if errors.Is(err, context.Canceled) {
+				// The client left, or the drain deadline passed: nothing wrong upstream.
+				b.p.logger.Debug("event stream ended by the request context", "request_id", b.requestID)
+			} else {
+				b.p.logger.Warn("event stream from upstream broke; ending it cleanly", "request_id", b.requestID, "err", err)
+				b.p.readiness.poke()
+			}
+			return lastEventEnd(buf[:n]), io.EOF
+		}
+		if end := lastEventEnd(buf[:n]); end > 0 {
+			b.held = append(b.held, buf[end:n]...)
+			return end, nil
+		}
+		if n == len(buf) {
+			return n, nil // no event ends in a full buffer: too long to hold back
+		}
+	}
+}
+
+// lastEventEnd returns the length of the part of p that ends with a complete event (a blank
+// line: "\n\n", "\r\n\r\n" or "\r\r"), or 0 when no event ends in p.
+func lastEventEnd(p []byte) int {
+	end := 0
+	if i := bytes.LastIndex(p, []byte("\n\n")); i >= 0 {
+		end = i + 2
+	}
+	if i := bytes.LastIndex(p, []byte("\r\n\r\n")); i+4 > end && i >= 0 {
+		end = i + 4
+	}
+	if i := bytes.LastIndex(p, []byte("\r\r")); i+2 > end && i >= 0 {
+		end = i + 2
+	}
+	return end
 }
 
 // handleError answers when the upstream could not give a response. The client never sees the

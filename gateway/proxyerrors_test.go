@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hfgate/hfgate/config"
 )
@@ -107,5 +108,65 @@ func TestUpstreamCutBeforeBody(t *testing.T) {
 		if rerr == nil {
 			t.Errorf("a body cut after 40 of 100 bytes read as whole: %d %q", resp2.StatusCode, b)
 		}
+	}
+}
+
+// chunkReader returns its chunks one Read at a time, then err.
+type chunkReader struct {
+	chunks []string
+	err    error
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.chunks[0])
+	r.chunks[0] = r.chunks[0][n:]
+	if r.chunks[0] == "" {
+		r.chunks = r.chunks[1:]
+	}
+	return n, nil
+}
+
+func (r *chunkReader) Close() error { return nil }
+
+// TestEventStreamEndsAtAnEventBoundary: a stream that breaks in the middle of an event ends
+// after the last whole event; events split across reads are passed on whole.
+func TestEventStreamEndsAtAnEventBoundary(t *testing.T) {
+	p := &proxy{logger: slog.New(slog.DiscardHandler), readiness: NewReadiness(slog.New(slog.DiscardHandler), time.Now)}
+	tests := []struct {
+		name   string
+		chunks []string
+		err    error
+		bufLen int
+		want   string
+	}{
+		{"break mid-event", []string{"data: a\n\n", "data: b\n\ndata: {\"tok"}, syscall.ECONNRESET, 64, "data: a\n\ndata: b\n\n"},
+		{"boundary split across reads", []string{"data: a\n", "\ndata: b", "\n\n"}, syscall.ECONNRESET, 64, "data: a\n\ndata: b\n\n"},
+		{"CRLF events", []string{"data: a\r\n\r\ndata: b\r\n"}, syscall.ECONNRESET, 64, "data: a\r\n\r\n"},
+		{"clean end keeps the upstream's tail", []string{"data: a\n\ndata: b"}, io.EOF, 64, "data: a\n\ndata: b"},
+		{"event longer than the buffer passes", []string{strings.Repeat("x", 20), "\n\n"}, syscall.ECONNRESET, 8, strings.Repeat("x", 20) + "\n\n"},
+		{"nothing whole", []string{"data: partial"}, syscall.ECONNRESET, 64, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &eventStreamBody{ReadCloser: &chunkReader{chunks: append([]string(nil), tt.chunks...), err: tt.err}, p: p}
+			var got []byte
+			buf := make([]byte, tt.bufLen)
+			for range 100 {
+				n, err := b.Read(buf)
+				got = append(got, buf[:n]...)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("Read error %v, want only io.EOF", err)
+				}
+			}
+			if string(got) != tt.want {
+				t.Errorf("passed on %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
