@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"image/color"
 
 	"gonum.org/v1/plot"
@@ -25,27 +26,48 @@ func (r *report) writeChart(path string) error {
 		rpsV = append(rpsV, medianOf(r.rounds, t.key, rps))
 		p99V = append(p99V, medianOf(r.rounds, t.key, p99))
 	}
-	mk := func(title, xlabel string, v plotter.Values, c color.Color) (*plot.Plot, error) {
+	mk := func(title, xlabel string, v plotter.Values, c color.Color, format func(float64) string) (*plot.Plot, error) {
 		p := plot.New()
 		p.Title.Text = title
 		p.X.Label.Text = xlabel
 		p.X.Min = 0
-		bars, err := plotter.NewBarChart(v, vg.Points(14))
+		bars, err := plotter.NewBarChart(v, vg.Points(18))
 		if err != nil {
 			return nil, err
 		}
 		bars.Horizontal = true
 		bars.Color = c
 		bars.LineStyle.Width = 0
-		p.Add(bars, plotter.NewGrid())
+		// The value at the end of each bar.
+		maxV := 0.0
+		xys := make(plotter.XYs, len(v))
+		labels := make([]string, len(v))
+		for i, x := range v {
+			maxV = max(maxV, x)
+			xys[i] = plotter.XY{X: x, Y: float64(i)}
+			labels[i] = format(x)
+		}
+		lab, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+		if err != nil {
+			return nil, err
+		}
+		for i := range lab.TextStyle {
+			lab.TextStyle[i].YAlign = -0.5
+			lab.TextStyle[i].XAlign = 0
+		}
+		lab.Offset = vg.Point{X: vg.Points(3)}
+		p.X.Max = maxV * 1.18 // room for the labels
+		p.Add(plotter.NewGrid(), bars, lab)
 		p.NominalY(names...)
 		return p, nil
 	}
-	left, err := mk("Requests/s (higher is better)", "req/s, median of rounds", rpsV, color.RGBA{R: 0x33, G: 0x66, B: 0xcc, A: 0xff})
+	left, err := mk("Requests/s (higher is better)", "req/s, median of rounds", rpsV, color.RGBA{R: 0x33, G: 0x66, B: 0xcc, A: 0xff},
+		func(x float64) string { return fmt.Sprintf("%.0f", x) })
 	if err != nil {
 		return err
 	}
-	right, err := mk("p99 latency (lower is better)", "ms, median of rounds", p99V, color.RGBA{R: 0xcc, G: 0x66, B: 0x33, A: 0xff})
+	right, err := mk("p99 latency (lower is better)", "ms, median of rounds", p99V, color.RGBA{R: 0xcc, G: 0x66, B: 0x33, A: 0xff},
+		func(x float64) string { return fmt.Sprintf("%.1f ms", x) })
 	if err != nil {
 		return err
 	}
