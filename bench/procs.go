@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -241,5 +240,3 @@ func waitQuiet(ctx context.Context, limit float64, maxWait time.Duration, logf f
 		}
 	}
 }
-
-var errSkipped = errors.New("skipped")
