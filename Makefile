@@ -77,7 +77,7 @@ MICRO_COUNT ?= 8
 bench-build: ## build the benchmark harness (bin/hfbench) and vet it
 	cd bench && $(GO) vet ./... && $(GO) build -o ../bin/hfbench .
 
-bench: build bench-build ## side-by-side benchmark vs Caddy, nginx, HAProxy (~5 min); writes docs/performance.md
+bench: build bench-build ## side-by-side benchmark vs Caddy, nginx, HAProxy (~4 min); writes docs/performance.md
 	bash bench/deps.sh
 	cd bench && ../bin/hfbench -hfgate ../bin/hfgate -out ../docs/performance.md -chart ../docs/performance.png $(BENCH_FLAGS)
 

@@ -68,14 +68,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&o.example, "example", "../examples/chatbot", "the example FastAPI backend's directory (empty: skip the uvicorn comparison)")
 	fs.StringVar(&o.python, "python", "/usr/bin/python3", "Python with fastapi and uvicorn")
 	fs.StringVar(&o.command, "command", "make bench", "the command to reproduce, as printed in the report")
-	fs.IntVar(&o.rounds, "rounds", 5, "throughput rounds (all targets, interleaved, rotated each round)")
+	fs.IntVar(&o.rounds, "rounds", 7, "throughput rounds (all targets, interleaved, rotated each round)")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "wrk duration per target per round (whole seconds)")
 	fs.IntVar(&o.conns, "conns", 64, "wrk connections")
 	fs.IntVar(&o.threads, "threads", 1, "wrk threads")
-	fs.IntVar(&o.sseRounds, "sse-rounds", 3, "event-stream delay rounds")
+	fs.IntVar(&o.sseRounds, "sse-rounds", 5, "event-stream delay rounds")
 	fs.IntVar(&o.streams, "streams", 1000, "concurrent open event streams for the memory figure")
 	fs.IntVar(&o.startupRuns, "startup-runs", 20, "start-up measurements")
-	fs.IntVar(&o.uvicornRounds, "uvicorn-rounds", 3, "rounds against the example backend under uvicorn")
+	fs.IntVar(&o.uvicornRounds, "uvicorn-rounds", 5, "rounds against the example backend under uvicorn")
 	fs.Float64Var(&o.quietLoad, "quiet-load", 0.7, "wait for the 1-minute load average to fall below this before starting")
 	fs.DurationVar(&o.quietWait, "quiet-wait", time.Minute, "longest wait for a quiet machine (then run anyway, and say so)")
 	fs.StringVar(&o.only, "only", "", "comma list of target names to run (direct always runs); empty: all")
@@ -143,6 +143,9 @@ func bench(ctx context.Context, o options, logf func(string, ...any)) (*report, 
 	rep := &report{opts: o, date: began.UTC(), machine: machine(), versions: versions()}
 	rep.loadStart, rep.quiet = waitQuiet(ctx, o.quietLoad, o.quietWait, logf)
 	logf("load average %.2f at start (quiet: %v)", rep.loadStart, rep.quiet)
+	rep.waited = time.Since(began)
+	began = time.Now()
+	rep.date = began.UTC()
 
 	if err := e.startUpstream(ctx); err != nil {
 		return nil, err

@@ -21,7 +21,8 @@ type report struct {
 	loadStart float64
 	loadEnd   float64
 	quiet     bool
-	took      time.Duration
+	took      time.Duration // the measurements, after the wait for a quiet machine
+	waited    time.Duration
 	targets   []*target
 
 	rounds    []map[string]wrkResult // per round, per target key

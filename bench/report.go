@@ -177,7 +177,7 @@ func (r *report) markdown() string {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	o := r.opts
 	p("### Run of %s\n\n", r.date.Format("2006-01-02 15:04 MST"))
-	p("- **Command**: `%s` (took %v)\n", o.command, r.took.Round(time.Second))
+	p("- **Command**: `%s` (measurements took %v, after %v waiting for a quiet machine)\n", o.command, r.took.Round(time.Second), r.waited.Round(time.Second))
 	p("- **Machine**: %s\n", r.machine)
 	p("- **Software**: %s (hfgate, Go line, upstream); Caddy %s; nginx %s; HAProxy %s; wrk %s\n", r.versions["go"], r.versions["caddy"], r.versions["nginx"], r.versions["haproxy"], r.versions["wrk"])
 	quiet := fmt.Sprintf("below %.1f, quiet", o.quietLoad)
