@@ -634,7 +634,6 @@ func (g *hfgateProc) mustRequest(ctx context.Context, method, path, body string,
 // readyBody is the JSON of GET /ready.
 type readyBody struct {
 	State      string   `json:"state"`
-	Upstream   string   `json:"upstream"`
 	RetryAfter int      `json:"retry_after"`
 	Missing    []string `json:"missing"`
 	Supervisor *struct {

@@ -16,7 +16,6 @@ type answers struct {
 	readiness *Readiness
 	// child reports the supervised process; nil when UPSTREAM_CMD is not set.
 	child     func() SupervisorStatus
-	upstream  string // UPSTREAM_URL, redacted, for /ready
 	startedAt time.Time
 	now       func() time.Time
 	page      *template.Template // the status page; see newStatusPage
@@ -53,7 +52,6 @@ type readyBody struct {
 	Ready       bool              `json:"ready"`
 	Since       time.Time         `json:"since"`
 	Uptime      string            `json:"uptime"`
-	Upstream    string            `json:"upstream"`
 	LastStartup string            `json:"last_startup,omitempty"`
 	RetryAfter  int               `json:"retry_after,omitempty"`
 	Message     string            `json:"message,omitempty"`
@@ -140,11 +138,10 @@ func (a *answers) writeReady(w http.ResponseWriter, r *http.Request) {
 	snap := a.readiness.Snapshot()
 	now := a.now()
 	body := readyBody{
-		State:    snap.State,
-		Ready:    snap.State == StateReady,
-		Since:    snap.Since.UTC().Truncate(time.Millisecond),
-		Uptime:   now.Sub(a.startedAt).Round(time.Second).String(),
-		Upstream: a.upstream,
+		State:  snap.State,
+		Ready:  snap.State == StateReady,
+		Since:  snap.Since.UTC().Truncate(time.Millisecond),
+		Uptime: now.Sub(a.startedAt).Round(time.Second).String(),
 	}
 	if snap.LastStartup > 0 {
 		body.LastStartup = snap.LastStartup.Round(time.Millisecond).String()

@@ -97,7 +97,6 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 	}
 	g.answers = &answers{
 		readiness: g.readiness,
-		upstream:  cfg.UpstreamURL.Redacted(),
 		startedAt: opts.Now(),
 		now:       opts.Now,
 		page:      newStatusPage(),
