@@ -17,6 +17,7 @@ type wrkResult struct {
 	requests int64
 	errors   int64 // socket errors plus non-2xx/3xx answers
 	cpuPerOp time.Duration
+	upPerOp  time.Duration // the upstream's CPU per request, where measured (uvicorn)
 }
 
 // wrkOpts are the load's parameters.

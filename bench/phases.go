@@ -222,9 +222,13 @@ wrk.headers["Content-Type"] = "application/json"
 		res := map[string]wrkResult{}
 		for i := range pairs {
 			pr := pairs[(i+round)%len(pairs)]
+			upBefore := readGroup(up.pid())
 			w, err := runWrk(ctx, pr.url, o, pr.p)
 			if err != nil {
 				return err
+			}
+			if w.requests > 0 {
+				w.upPerOp = (readGroup(up.pid()).cpu - upBefore.cpu) / time.Duration(w.requests)
 			}
 			res[pr.key] = w
 		}
