@@ -33,6 +33,14 @@ var (
 )
 
 func main() {
+	// One P unless GOMAXPROCS says otherwise. hfgate shares a small machine (a 2-vCPU Space)
+	// with the backend it fronts; with a second P its idle threads spin for work between
+	// requests and take CPU the backend needs (in front of uvicorn on 2 cores: ~180 instead of
+	// ~280 µs of CPU per request, and uvicorn's full rate instead of ~0.8x of it), while one P
+	// forwards ~10,000 small requests a second. docs/performance.md has the figures.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	code := run(ctx, os.Args[1:], os.Environ(), os.Stderr)
 	stop()

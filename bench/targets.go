@@ -186,7 +186,7 @@ func (e *env) startTargets(ctx context.Context, only string) ([]*target, error) 
 		if err != nil {
 			return nil, err
 		}
-		ts = append(ts, &target{key: "hfgate", about: "hfgate, default settings (LOG_LEVEL=info: one access line per request, to a file)",
+		ts = append(ts, &target{key: "hfgate", about: "hfgate, default settings (LOG_LEVEL=info: one access line per request, to a file; one P, GOMAXPROCS unset)",
 			base: base, proc: p, throughput: true, sse: true, streams: true})
 	}
 	if want("hfgate-warn") {
