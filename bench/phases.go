@@ -198,6 +198,11 @@ func (r *report) uvicorn(ctx context.Context, e *env, logf func(string, ...any))
 		return err
 	}
 	defer e.ps.stop(gw)
+	gw2, gw2Base, err := e.startHfgate(ctx, "hfgate-2p-uvicorn", base, "GOMAXPROCS=2")
+	if err != nil {
+		return err
+	}
+	defer e.ps.stop(gw2)
 	script := filepath.Join(e.dir, "chat.lua")
 	lua := `wrk.method = "POST"
 wrk.body = '{"message":"hello there"}'
@@ -212,7 +217,7 @@ wrk.headers["Content-Type"] = "application/json"
 	pairs := []struct {
 		key, url string
 		p        *proc
-	}{{"direct", base + "/chat", up}, {"hfgate", gwBase + "/chat", gw}}
+	}{{"direct", base + "/chat", up}, {"hfgate", gwBase + "/chat", gw}, {"hfgate-2p", gw2Base + "/chat", gw2}}
 	for _, pr := range pairs {
 		if _, err := runWrk(ctx, pr.url, warm, nil); err != nil {
 			return err
@@ -233,7 +238,7 @@ wrk.headers["Content-Type"] = "application/json"
 			res[pr.key] = w
 		}
 		r.uvRounds = append(r.uvRounds, res)
-		logf("uvicorn round %d: direct %.0f, hfgate %.0f req/s", round+1, res["direct"].rps, res["hfgate"].rps)
+		logf("uvicorn round %d: direct %.0f, hfgate %.0f, hfgate-2p %.0f req/s", round+1, res["direct"].rps, res["hfgate"].rps, res["hfgate-2p"].rps)
 	}
 	return nil
 }

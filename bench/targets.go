@@ -197,6 +197,14 @@ func (e *env) startTargets(ctx context.Context, only string) ([]*target, error) 
 		ts = append(ts, &target{key: "hfgate-warn", about: "hfgate with LOG_LEVEL=warn (no access lines)",
 			base: base, proc: p, throughput: true})
 	}
+	if want("hfgate-2p") {
+		p, base, err := e.startHfgate(ctx, "hfgate-2p", e.upstream, "GOMAXPROCS=2")
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, &target{key: "hfgate-2p", about: "hfgate with GOMAXPROCS=2 (Go's default on this machine; hfgate's own default is one P), LOG_LEVEL=info",
+			base: base, proc: p, throughput: true})
+	}
 	if want("go-line") {
 		port, err := freePort()
 		if err != nil {
