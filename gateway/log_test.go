@@ -70,10 +70,10 @@ func TestLoggerTextFormat(t *testing.T) {
 	}
 }
 
-// TestTintPatchSameOutput pins tint's text output for the cases the patch in
-// third_party/tint (PATCH.md) touches: plain strings, strings that need quoting, and strings
-// with escape sequences, which tint itself still strips when they reach it directly.
-func TestTintPatchSameOutput(t *testing.T) {
+// TestTintTextOutput pins tint's text output (NoColor) for the string shapes the access log
+// relies on: plain strings, strings that need quoting, and strings with escape sequences,
+// which tint itself strips when they reach it directly.
+func TestTintTextOutput(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
@@ -102,8 +102,12 @@ func TestTintPatchSameOutput(t *testing.T) {
 	}
 }
 
-// The default text format writes an access line without allocating beyond slog's own record
-// (a record holds five attributes inline; the access line has seven).
+// The default text format writes an access line with a bounded number of allocations, so a
+// change that adds work per line shows up here. Of the 17: 1 is the record's overflow slice for
+// attributes six and seven, 1 Duration.String, and 15 are tint v1.2.1's own: with NoColor it
+// rebuilds every key and string value through a []rune to strip escape sequences (cut), even
+// when there is none. A patched copy removed those 15 (docs/performance.md); it was dropped to
+// stay on the released tint, and the fast path belongs upstream.
 func TestTextAccessLineAllocs(t *testing.T) {
 	log := NewLogger(discard{}, LogOptions{})
 	attrs := []slog.Attr{
@@ -113,9 +117,8 @@ func TestTextAccessLineAllocs(t *testing.T) {
 	}
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() { log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...) })
-	// 1: the record's overflow slice for attributes six and seven; 1: Duration.String.
-	if allocs > 2 {
-		t.Errorf("allocations per access line: got %v, want at most 2", allocs)
+	if allocs > 17 {
+		t.Errorf("allocations per access line: got %v, want at most 17", allocs)
 	}
 }
 

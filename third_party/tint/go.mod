@@ -1,3 +1,0 @@
-module github.com/lmittmann/tint
-
-go 1.21
