@@ -102,23 +102,25 @@ func TestTintTextOutput(t *testing.T) {
 	}
 }
 
-// The default text format writes an access line with a bounded number of allocations, so a
-// change that adds work per line shows up here. Of the 17: 1 is the record's overflow slice for
-// attributes six and seven, 1 Duration.String, and 15 are tint v1.2.1's own: with NoColor it
-// rebuilds every key and string value through a []rune to strip escape sequences (cut), even
-// when there is none. A patched copy removed those 15 (docs/performance.md); it was dropped to
-// stay on the released tint, and the fast path belongs upstream.
+// hfgate's own layer (cleanHandler: stripping and masking) adds at most two allocations to an
+// access line over what tint itself costs for the same record, measured the same way in the
+// same build (the race detector changes both counts alike). tint v1.2.1 with NoColor rebuilds
+// every key and string value through a []rune (cut) even when there is nothing to strip: 15
+// allocations of a line; a fast path for that belongs upstream (docs/performance.md).
 func TestTextAccessLineAllocs(t *testing.T) {
-	log := NewLogger(discard{}, LogOptions{})
 	attrs := []slog.Attr{
 		slog.String("method", "POST"), slog.String("path", "/chat"), slog.Int("status", 200),
 		slog.Duration("duration", 1234567), slog.Int64("bytes", 70),
 		slog.String("request_id", "0123456789abcdef0123456789abcdef"), slog.String("upstream", "ready"),
 	}
 	ctx := context.Background()
-	allocs := testing.AllocsPerRun(100, func() { log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...) })
-	if allocs > 17 {
-		t.Errorf("allocations per access line: got %v, want at most 17", allocs)
+	measure := func(log *slog.Logger) float64 {
+		return testing.AllocsPerRun(100, func() { log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...) })
+	}
+	ours := measure(NewLogger(discard{}, LogOptions{}))
+	bare := measure(slog.New(tint.NewTextHandler(discard{}, &tint.Options{TimeFormat: time.RFC3339, NoColor: true})))
+	if ours > bare+2 {
+		t.Errorf("allocations per access line: got %v, want at most tint's own %v + 2", ours, bare)
 	}
 }
 
