@@ -5,6 +5,7 @@ package main
 // address or Go error text, and that the gateway still answers afterwards and exits 0.
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -57,11 +58,7 @@ func TestFaultUpstreamMisbehaves(t *testing.T) {
 
 	t.Run("slow headers get 504 at UPSTREAM_TIMEOUT", func(t *testing.T) {
 		t.Parallel()
-		ctx := testContext(t, 30*time.Second)
-		f := newFakeUpstream(t)
-		f.listen()
-		g := startGatewayFor(t, f.url(), map[string]string{"UPSTREAM_TIMEOUT": "1s"})
-		g.awaitReady(ctx, 20*time.Millisecond)
+		ctx, g := readyOnFake(t, map[string]string{"UPSTREAM_TIMEOUT": "1s"})
 		start := time.Now()
 		r := g.mustRequest(ctx, http.MethodGet, "/slow-headers", "")
 		took := time.Since(start)
@@ -77,11 +74,7 @@ func TestFaultUpstreamMisbehaves(t *testing.T) {
 
 	t.Run("body cut in the middle is not passed off as whole", func(t *testing.T) {
 		t.Parallel()
-		ctx := testContext(t, 30*time.Second)
-		f := newFakeUpstream(t)
-		f.listen()
-		g := startGatewayFor(t, f.url(), nil)
-		g.awaitReady(ctx, 20*time.Millisecond)
+		ctx, g := readyOnFake(t, nil)
 		// The gateway aborts the connection: the client sees a failed request (no answer, or
 		// a short body), never a short answer framed as whole.
 		r, err := g.request(ctx, http.MethodGet, "/cut-body", "")
@@ -96,11 +89,7 @@ func TestFaultUpstreamMisbehaves(t *testing.T) {
 
 	t.Run("event stream cut mid-event ends cleanly", func(t *testing.T) {
 		t.Parallel()
-		ctx := testContext(t, 30*time.Second)
-		f := newFakeUpstream(t)
-		f.listen()
-		g := startGatewayFor(t, f.url(), nil)
-		g.awaitReady(ctx, 20*time.Millisecond)
+		ctx, g := readyOnFake(t, nil)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/cut-stream", nil)
 		withPlantedSecrets(req)
 		resp, err := g.client.Do(req)
@@ -205,11 +194,7 @@ func TestFaultUpstreamMisbehaves(t *testing.T) {
 
 	t.Run("an answer that is not HTTP gets 502", func(t *testing.T) {
 		t.Parallel()
-		ctx := testContext(t, 30*time.Second)
-		f := newFakeUpstream(t)
-		f.listen()
-		g := startGatewayFor(t, f.url(), nil)
-		g.awaitReady(ctx, 20*time.Millisecond)
+		ctx, g := readyOnFake(t, nil)
 		r := g.mustRequest(ctx, http.MethodGet, "/garbage", "")
 		checkJSONError(t, "garbage", r, http.StatusBadGateway)
 		// The upstream's own 500 is its answer to give, passed through unchanged.
@@ -218,4 +203,16 @@ func TestFaultUpstreamMisbehaves(t *testing.T) {
 		}
 		stillServing(t, g, 15*time.Second)
 	})
+}
+
+// readyOnFake starts a gateway (with env added) in front of a new fake upstream that listens
+// from the start, and returns once the gateway is ready, with a 30 s context for the test.
+func readyOnFake(t *testing.T, env map[string]string) (context.Context, *hfgateProc) {
+	t.Helper()
+	ctx := testContext(t, 30*time.Second)
+	f := newFakeUpstream(t)
+	f.listen()
+	g := startGatewayFor(t, f.url(), env)
+	g.awaitReady(ctx, 20*time.Millisecond)
+	return ctx, g
 }
