@@ -52,6 +52,7 @@ type Readiness struct {
 	downSince   time.Time     // start of the current outage (or of the process)
 	lastStartup time.Duration // how long the last outage lasted, from down to ready; 0 = none seen
 	missing     []string      // names of missing required variables (misconfigured only)
+	changed     chan struct{} // closed (and replaced) at every transition; see Changed
 }
 
 // NewReadiness returns a state machine in StateStarting. now defaults to time.Now.
@@ -64,6 +65,7 @@ func NewReadiness(logger *slog.Logger, now func() time.Time) *Readiness {
 		logger:    logger,
 		now:       now,
 		wake:      make(chan struct{}, 1),
+		changed:   make(chan struct{}),
 		state:     StateStarting,
 		since:     t,
 		downSince: t,
@@ -93,6 +95,14 @@ func (r *Readiness) Snapshot() Snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return Snapshot{State: r.state, Since: r.since, LastStartup: r.lastStartup, Missing: r.missing}
+}
+
+// Changed returns a channel that is closed at the next transition. Held requests wait on it:
+// one close wakes them all, so no request polls the state.
+func (r *Readiness) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
 }
 
 // Wake returns the channel the prober listens on for early checks.
@@ -180,6 +190,8 @@ func (r *Readiness) transitionLocked(to State, reason string) bool {
 	}
 	r.state, r.since = to, now
 	r.ready.Store(to == StateReady)
+	close(r.changed)
+	r.changed = make(chan struct{})
 	level := slog.LevelInfo
 	if (from == StateReady && to != StateDraining) || to == StateCrashed || to == StateMisconfigured {
 		level = slog.LevelWarn
@@ -188,25 +200,43 @@ func (r *Readiness) transitionLocked(to State, reason string) bool {
 	return true
 }
 
-// RetryAfter estimates, in whole seconds within [1, 30], when a client should try again.
-// The estimate is the last observed start-up time minus the time already spent down; when a
-// restart is scheduled (nextAttempt non-zero) the wait until it is added. Misconfiguration is
-// not fixed by waiting, so it answers the maximum.
+// RetryAfter estimates, in whole seconds within [1, 30], when a client should try again: the
+// same estimate as Remaining, with a default guess before any start-up was seen. Misconfiguration
+// is not fixed by waiting, so it answers the maximum.
 func (r *Readiness) RetryAfter(nextAttempt time.Time) int {
-	r.mu.Lock()
-	state, downSince, eta := r.state, r.downSince, r.lastStartup
-	r.mu.Unlock()
+	state, wait, _ := r.estimate(nextAttempt, defaultStartupETA)
 	if state == StateMisconfigured {
 		return int(maxRetryAfter / time.Second)
 	}
-	if eta <= 0 {
-		eta = defaultStartupETA
-	}
-	now := r.now()
-	wait := eta - now.Sub(downSince)
-	if !nextAttempt.IsZero() && nextAttempt.After(now) {
-		wait = nextAttempt.Sub(now) + eta
-	}
 	wait = min(max(wait, minRetryAfter), maxRetryAfter)
 	return int(math.Ceil(wait.Seconds()))
+}
+
+// Remaining estimates how long until the upstream is ready again: the last observed start-up
+// time minus the time already spent down; when a restart is scheduled (nextAttempt non-zero), the
+// wait until it plus a whole start-up. The estimate is negative when the upstream is overdue.
+// known is false when there is nothing to estimate from (no start-up seen yet) or nothing to
+// wait for (misconfigured, draining).
+func (r *Readiness) Remaining(nextAttempt time.Time) (wait time.Duration, known bool) {
+	state, wait, seen := r.estimate(nextAttempt, 0)
+	if !seen || state == StateMisconfigured || state == StateDraining {
+		return 0, false
+	}
+	return wait, true
+}
+
+// estimate is Remaining with guess standing in for a start-up not yet seen (seen is false then).
+func (r *Readiness) estimate(nextAttempt time.Time, guess time.Duration) (state State, wait time.Duration, seen bool) {
+	r.mu.Lock()
+	state, downSince, eta := r.state, r.downSince, r.lastStartup
+	r.mu.Unlock()
+	seen = eta > 0
+	if !seen {
+		eta = guess
+	}
+	now := r.now()
+	if !nextAttempt.IsZero() && nextAttempt.After(now) {
+		return state, nextAttempt.Sub(now) + eta, seen
+	}
+	return state, eta - now.Sub(downSince), seen
 }
