@@ -108,6 +108,24 @@ type Config struct {
 	// MaxBodyBytes is the largest request body accepted, in bytes. > 0.
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"10MiB" help:"largest request body accepted: bytes, or a number with KiB/MiB/GiB or KB/MB/GB"`
 
+	// BufferBodyBytes is the largest request body read whole before the
+	// request is held or forwarded (so it can be sent again, and a slow
+	// client ties up no backend connection); larger bodies stream. > 0.
+	BufferBodyBytes int64 `env:"BUFFER_BODY_BYTES" envDefault:"64KiB" help:"request bodies up to this size are read whole before they are forwarded (larger ones stream)"`
+
+	// BodyReadTimeout bounds how long a body read whole (see
+	// BufferBodyBytes) may take to arrive; then the client gets 408. > 0.
+	BodyReadTimeout time.Duration `env:"BODY_READ_TIMEOUT" envDefault:"30s" help:"a body read whole must arrive within this, else 408"`
+
+	// HoldTimeout is how long a request may be held while a backend that
+	// was ready before comes back (see docs/states.md). 0 turns holding
+	// off: every request gets 503 + Retry-After at once, as while cold.
+	HoldTimeout time.Duration `env:"HOLD_TIMEOUT" envDefault:"10s" help:"how long a request may wait for a restarting backend before it gets 503; 0 = answer 503 at once"`
+
+	// HoldMax is how many requests may be held at once; more get 503 at
+	// once. 1 to 100000.
+	HoldMax int `env:"HOLD_MAX" envDefault:"256" help:"most requests held at once while the backend comes back; more get 503 at once"`
+
 	// LogLevel is the least severe level logged: debug, info, warn or
 	// error.
 	LogLevel slog.Level `env:"LOG_LEVEL" envDefault:"info" help:"least severe log level written: debug, info, warn or error"`
@@ -272,6 +290,13 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 		ps.add("LOG_FORMAT", "must be text or json")
 	}
 	ps.checkPositive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	ps.checkPositive("BODY_READ_TIMEOUT", c.BodyReadTimeout)
+	if !ps.has("HOLD_TIMEOUT") && c.HoldTimeout < 0 {
+		ps.add("HOLD_TIMEOUT", holdTimeoutProblem)
+	}
+	if !ps.has("HOLD_MAX") && (c.HoldMax < 1 || c.HoldMax > 100000) {
+		ps.add("HOLD_MAX", parseProblem("HOLD_MAX"))
+	}
 	if c.MetricsAddr != "" {
 		ps.addErr("METRICS_ADDR", checkListenAddr(c.MetricsAddr))
 	}
@@ -325,6 +350,10 @@ func (c Config) LogAttrs() []slog.Attr {
 		slog.Bool("cors_credentials", c.CORSAllowCredentials),
 		slog.String("trusted_proxies", strings.Join(proxies, ",")),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.Int64("buffer_body_bytes", c.BufferBodyBytes),
+		slog.Duration("body_read_timeout", c.BodyReadTimeout),
+		slog.Duration("hold_timeout", c.HoldTimeout),
+		slog.Int("hold_max", c.HoldMax),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 		slog.String("log_format", c.LogFormat),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
@@ -339,8 +368,12 @@ func parseProblem(name string) string {
 	switch name {
 	case "PORT":
 		return portProblem
-	case "UPSTREAM_TIMEOUT", "UPSTREAM_STOP_TIMEOUT", "SHUTDOWN_TIMEOUT":
+	case "UPSTREAM_TIMEOUT", "UPSTREAM_STOP_TIMEOUT", "SHUTDOWN_TIMEOUT", "BODY_READ_TIMEOUT":
 		return durationProblem
+	case "HOLD_TIMEOUT":
+		return holdTimeoutProblem
+	case "HOLD_MAX":
+		return "must be a whole number from 1 to 100000"
 	case "CORS_ALLOW_CREDENTIALS":
 		return "must be true or false"
 	case "CORS_MAX_AGE":
@@ -351,7 +384,10 @@ func parseProblem(name string) string {
 	return ""
 }
 
-const durationProblem = "must be a duration greater than zero, such as 30s, 2m or 1m30s"
+const (
+	durationProblem    = "must be a duration greater than zero, such as 30s, 2m or 1m30s"
+	holdTimeoutProblem = "must be a duration such as 10s or 1m, or 0 to turn holding off"
+)
 
 // problems collects "VARIABLE: problem" lines, at most one per variable.
 type problems struct {

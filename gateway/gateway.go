@@ -49,6 +49,7 @@ type Gateway struct {
 	answers     *answers
 	conns       *hijackedConns
 	prober      *Prober
+	hold        *holdQueue
 	supervisor  *Supervisor // nil when UPSTREAM_CMD is not set
 	remindEvery time.Duration
 	metrics     *metrics // nil unless METRICS_ADDR is set
@@ -101,9 +102,12 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		now:       opts.Now,
 		page:      newStatusPage(),
 	}
+	var nextStart func() time.Time
 	if g.supervisor != nil {
 		g.answers.child = g.supervisor.Status
+		nextStart = func() time.Time { return g.supervisor.Status().NextAttempt }
 	}
+	g.hold = newHoldQueue(g.readiness, cfg.HoldTimeout, cfg.HoldMax, nextStart, opts.Now)
 	g.proxy = newProxy(proxyConfig{
 		Target:        cfg.UpstreamURL,
 		Trusted:       cfg.TrustedProxies,
@@ -135,9 +139,17 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 			child = g.supervisor.Status
 		}
 		g.metrics = newMetrics(g.readiness, child)
+		g.metrics.watchHold(g.hold)
+		g.hold.observe = g.metrics.observeHold
 		// Wrapped after the prober took the transport: health checks are not upstream traffic.
 		g.proxy.rp.Transport = &timedTransport{next: g.proxy.rp.Transport, ttfb: g.metrics.ttfb}
 	}
+	// Outermost, so that a replay's wait in the hold queue is not counted as upstream time.
+	replay := &replayTransport{next: g.proxy.rp.Transport, hold: g.hold, readiness: g.readiness, logger: opts.Logger}
+	if g.metrics != nil {
+		replay.onReplay = g.metrics.replays.Inc
+	}
+	g.proxy.rp.Transport = replay
 	g.echo = g.routes()
 	return g, nil
 }
@@ -177,11 +189,17 @@ func (g *Gateway) routes() *echo.Echo {
 		middleware.RequestID(middleware.RequestIDConfig{}),
 		middleware.AccessLog(middleware.AccessLogConfig{
 			Logger: g.logger,
-			Attrs: func(echo.Context) []slog.Attr {
-				if g.readiness.IsReady() {
+			Attrs: func(c echo.Context) []slog.Attr {
+				f := flightFrom(c.Request().Context())
+				held := f != nil && (f.held > 0 || f.replayed)
+				if g.readiness.IsReady() && !held {
 					return readyAttr // the common case: no lock, no allocation
 				}
-				return []slog.Attr{slog.String("upstream", string(g.readiness.State()))}
+				attrs := []slog.Attr{slog.String("upstream", string(g.readiness.State()))}
+				if held {
+					attrs = append(attrs, slog.Duration("held", f.held), slog.Bool("replayed", f.replayed))
+				}
+				return attrs
 			},
 			Now: g.now,
 		}),
@@ -230,13 +248,22 @@ func (g *Gateway) forward(c echo.Context) error {
 	if own := g.ownPath(r.URL.Path); own != nil {
 		return own(c)
 	}
+	var f *flight
+	if g.hold.enabled() {
+		// The request's record, as its context: the hold deadline runs from here, and the
+		// replaying transport and the access log read it.
+		f = newFlight(r.Context(), g.hold.deadline())
+		r = r.WithContext(f.withTrace())
+		c.SetRequest(r)
+	}
 	if !g.readiness.IsReady() {
 		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			g.answers.writeStatusPage(c.Response(), r)
 			return nil
 		}
-		g.answers.writeNotReady(c.Response(), r, middleware.RequestIDFrom(c))
-		return nil
+		if !g.holdUntilReady(c, f) {
+			return nil
+		}
 	}
 	w := &proxyWriter{resp: c.Response(), conns: g.conns, websocket: isWebSocket(r)}
 	defer func() {
@@ -253,6 +280,24 @@ func (g *Gateway) forward(c echo.Context) error {
 	g.proxy.ServeHTTP(w, r)
 	w.commit()
 	return nil
+}
+
+// holdUntilReady holds a request that arrived while the upstream is not ready (see holdQueue)
+// and reports whether it may go on to the upstream. Otherwise it has been answered: the
+// not-ready 503 with Retry-After, or nothing at all for a client that left (logged as 499).
+func (g *Gateway) holdUntilReady(c echo.Context, f *flight) bool {
+	outcome := holdNotHeld
+	if f != nil {
+		outcome, f.held = g.hold.wait(f, f.deadline)
+	}
+	switch outcome {
+	case holdForwarded:
+		return true
+	case holdClientGone:
+		return false
+	}
+	g.answers.writeNotReady(c.Response(), c.Request(), middleware.RequestIDFrom(c))
+	return false
 }
 
 // answerCutBeforeBody replaces an upstream answer whose body broke before its first byte with

@@ -89,8 +89,12 @@ func (h *holdQueue) held() int {
 // request until then is worth it. It needs an estimate: the upstream must have become ready at
 // least once (a first cold start is answered at once, so the client's countdown starts at once).
 // An upstream overdue by more than HOLD_TIMEOUT is not expected back any more: its clients get
-// the 503 at once instead of each waiting out its deadline.
+// the 503 at once instead of each waiting out its deadline. A ready upstream is holdable: a
+// request that found a dead connection to it is replayed at its turn.
 func (h *holdQueue) holdable(deadline time.Time) bool {
+	if h.readiness.IsReady() {
+		return true // back already: a replay after a stale connection goes at once
+	}
 	var next time.Time
 	if h.next != nil {
 		next = h.next()
@@ -127,7 +131,7 @@ func (h *holdQueue) park(ctx context.Context, w *holdWaiter, deadline time.Time)
 	for {
 		// Taken before the check, so that a transition between the two is not missed.
 		changed := h.readiness.Changed()
-		if !h.readiness.IsReady() && !h.holdable(deadline) {
+		if !h.holdable(deadline) {
 			return h.leave(w, holdGaveUp)
 		}
 		select {

@@ -34,6 +34,27 @@ type metrics struct {
 	duration *prometheus.HistogramVec // kind
 	inFlight prometheus.Gauge
 	ttfb     prometheus.Histogram
+
+	holdTime     *prometheus.HistogramVec // outcome
+	holdOutcomes *prometheus.CounterVec   // outcome
+	replays      prometheus.Counter
+}
+
+// observeHold records one request's time in the hold queue (none for an overflow: it was never
+// held).
+func (m *metrics) observeHold(outcome holdOutcome, d time.Duration) {
+	m.holdOutcomes.WithLabelValues(string(outcome)).Inc()
+	if outcome != holdOverflow {
+		m.holdTime.WithLabelValues(string(outcome)).Observe(d.Seconds())
+	}
+}
+
+// watchHold exports how many requests are held now.
+func (m *metrics) watchHold(h *holdQueue) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hfgate_held_requests",
+		Help: "Requests held now, waiting for the upstream to come back (at most HOLD_MAX).",
+	}, func() float64 { return float64(h.held()) }))
 }
 
 // newMetrics registers the collectors. child is the supervisor's status, or nil when hfgate
@@ -60,6 +81,20 @@ func newMetrics(readiness *Readiness, child func() SupervisorStatus) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
 	}
+	m.holdTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "hfgate_hold_seconds",
+		Help:    "Time requests were held while the upstream came back, by outcome (forwarded, timed_out, client_gone, gave_up).",
+		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60},
+	}, []string{"outcome"})
+	m.holdOutcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hfgate_hold_outcomes_total",
+		Help: "Requests that went to the hold queue, by outcome (forwarded, timed_out, overflow, client_gone, gave_up).",
+	}, []string{"outcome"})
+	m.replays = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hfgate_replays_total",
+		Help: "Requests sent to the upstream a second time because the first attempt never reached it.",
+	})
+	m.reg.MustRegister(m.holdTime, m.holdOutcomes, m.replays)
 	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.ttfb,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hfgate_upstream_up",

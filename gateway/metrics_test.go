@@ -171,8 +171,12 @@ func TestMetricsOffByDefault(t *testing.T) {
 	if tg.g.metrics != nil {
 		t.Error("metrics built without METRICS_ADDR")
 	}
-	if _, ok := tg.g.proxy.rp.Transport.(*http.Transport); !ok {
-		t.Errorf("proxy transport is %T without METRICS_ADDR, want the bare *http.Transport", tg.g.proxy.rp.Transport)
+	replay, ok := tg.g.proxy.rp.Transport.(*replayTransport)
+	if !ok {
+		t.Fatalf("proxy transport is %T, want *replayTransport", tg.g.proxy.rp.Transport)
+	}
+	if _, ok := replay.next.(*http.Transport); !ok {
+		t.Errorf("replay's transport is %T without METRICS_ADDR, want the bare *http.Transport", replay.next)
 	}
 	if recs := tg.logs.records(t, "metrics listening"); len(recs) != 0 {
 		t.Errorf("a metrics listener was started: %v", recs)

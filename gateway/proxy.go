@@ -57,7 +57,7 @@ func newProxy(cfg proxyConfig) *proxy {
 		// Proxy is deliberately nil: HTTP_PROXY in a Space's environment must not capture the
 		// loopback upstream.
 		Proxy:               nil,
-		DialContext:         dial,
+		DialContext:         meteredDialer(dial),
 		MaxIdleConns:        idle,
 		MaxIdleConnsPerHost: idle,
 		// Below uvicorn's default keep-alive (5 s), so the gateway closes an idle connection

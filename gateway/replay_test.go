@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingUpstream wraps newUpstream's routes and counts the requests to each path that reached
+// it (health checks apart).
+func countingUpstream(t *testing.T) (*upstream, *atomic.Int64) {
+	t.Helper()
+	up := newUpstream(t)
+	var n atomic.Int64
+	inner := up.Config.Handler
+	up.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			n.Add(1)
+		}
+		inner.ServeHTTP(w, r)
+	})
+	return up, &n
+}
+
+// upDies makes the upstream look dead: new connections are refused and open ones are closed.
+func upDies(tg *testGateway, up *upstream) {
+	tg.gate.set(false)
+	up.CloseClientConnections()
+}
+
+// TestReplayRefusedPOST: a POST whose connection is refused after the upstream was ready is held
+// and sent, body and all, once the upstream is back; the upstream sees it once.
+func TestReplayRefusedPOST(t *testing.T) {
+	t.Parallel()
+	up, reached := countingUpstream(t)
+	tg := startGateway(t, up.Server, nil, true)
+	tg.waitReady(t)
+	upDies(tg, up)
+
+	done := make(chan *http.Response, 1)
+	go func() {
+		res, err := http.Post(tg.URL+"/echo", "application/json", strings.NewReader(`{"message":"hello"}`))
+		if err != nil {
+			t.Errorf("POST: %v", err)
+		}
+		done <- res
+	}()
+	tg.logs.waitRecord(t, "upstream unreachable; holding the request to send it again", nil)
+	tg.gate.set(true) // back
+	res := <-done
+	if res == nil {
+		return
+	}
+	body := readBody(t, res)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `"method":"POST"`) || !strings.Contains(body, `"body_len":19`) {
+		t.Fatalf("got %d %s, want 200 with the POST's 19-byte body", res.StatusCode, body)
+	}
+	if n := reached.Load(); n != 1 {
+		t.Errorf("upstream saw %d requests, want 1", n)
+	}
+	rec := tg.logs.waitRecord(t, "request", func(r map[string]any) bool { return r["path"] == "/echo" })
+	if rec["replayed"] != true || rec["held"] == nil {
+		t.Errorf("access line %v, want replayed=true and a held duration", rec)
+	}
+}
+
+// TestNoReplayOnceSent: a request that reached the upstream before its connection broke is not
+// sent again: it gets the 503. (A GET would be: Go's Transport sends an idempotent request again
+// when a reused connection breaks before the answer; hfgate keeps that, and adds nothing to it.)
+func TestNoReplayOnceSent(t *testing.T) {
+	t.Parallel()
+	up, reached := countingUpstream(t)
+	tg := startGateway(t, up.Server, nil, true)
+	tg.waitReady(t)
+	res, err := http.Post(tg.URL+"/drop", "application/json", strings.NewReader(`{"message":"crash"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, res)
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Errorf("got %d (Retry-After %q), want 503 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if n := reached.Load(); n != 1 {
+		t.Errorf("upstream saw %d requests, want 1 (no replay of a request that reached it)", n)
+	}
+}
+
+// TestHoldPastDeadline: a request held while the upstream stays down gets, at its deadline, the
+// 503 with Retry-After and CORS (not a 504: it never reached the upstream).
+func TestHoldPastDeadline(t *testing.T) {
+	t.Parallel()
+	up, reached := countingUpstream(t)
+	tg := startGateway(t, up.Server, map[string]string{"HOLD_TIMEOUT": "300ms", "CORS_ALLOW_ORIGINS": "https://app.example"}, true)
+	tg.waitReady(t)
+	upDies(tg, up)
+	req, _ := http.NewRequest(http.MethodPost, tg.URL+"/echo", strings.NewReader("hi"))
+	req.Header.Set("Origin", "https://app.example")
+	start := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	readBody(t, res)
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" ||
+		res.Header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Errorf("got %d, Retry-After %q, ACAO %q; want 503 with both", res.StatusCode, res.Header.Get("Retry-After"), res.Header.Get("Access-Control-Allow-Origin"))
+	}
+	if took < 300*time.Millisecond {
+		t.Errorf("answered after %v, before the 300ms hold deadline", took)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("upstream saw %d requests, want 0", n)
+	}
+	rec := tg.logs.waitRecord(t, "request", func(r map[string]any) bool { return r["path"] == "/echo" })
+	if rec["status"] != float64(503) || rec["held"] == nil {
+		t.Errorf("access line %v, want status 503 with a held duration", rec)
+	}
+}
+
+// TestNotHeld: the first cold start (no start-up seen yet) and HOLD_TIMEOUT=0 answer at once,
+// and nothing is held.
+func TestNotHeld(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		environ map[string]string
+		ready   bool
+	}{
+		{"first cold start", nil, false},
+		{"holding off", map[string]string{"HOLD_TIMEOUT": "0"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			up, _ := countingUpstream(t)
+			tg := startGateway(t, up.Server, tt.environ, tt.ready)
+			if tt.ready {
+				tg.waitReady(t)
+				upDies(tg, up)
+			}
+			res, err := http.Post(tg.URL+"/echo", "text/plain", strings.NewReader("hi"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(t, res)
+			if res.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("got %d, want 503", res.StatusCode)
+			}
+			rec := tg.logs.waitRecord(t, "request", func(r map[string]any) bool { return r["path"] == "/echo" })
+			if _, ok := rec["held"]; ok {
+				t.Errorf("access line %v: held, want answered at once", rec)
+			}
+			if n := tg.g.hold.held(); n != 0 {
+				t.Errorf("held = %d, want 0", n)
+			}
+		})
+	}
+}
+
+func readBody(t *testing.T, res *http.Response) string {
+	t.Helper()
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return string(b)
+}
