@@ -1,6 +1,11 @@
 package gateway
 
-import "testing"
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+)
 
 func TestMaskQuerySecrets(t *testing.T) {
 	tests := []struct {
@@ -34,4 +39,38 @@ func TestMaskQuerySecretsDoesNotAllocateWithoutEquals(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { maskQuerySecrets(line) }); n != 0 {
 		t.Errorf("allocations = %v, want 0", n)
 	}
+}
+
+// FuzzMaskQuery: whatever line a child prints, masking is idempotent, leaves a line without
+// '=' as it is, and leaves no secret-looking parameter with a value other than "***" (checked
+// against a regular expression, not the masker's own scan).
+//
+//	go test -run '^$' -fuzz '^FuzzMaskQuery$' -fuzztime 10s ./gateway
+func FuzzMaskQuery(f *testing.F) {
+	f.Add("token=abc&key=def ?access_token=xyz")
+	f.Add(`127.0.0.1:5 - "GET /chat/stream?message=hi&token=s3cr3t HTTP/1.1" 200`)
+	f.Add("?a=b?token=c&&code=#x")
+	f.Add("\x1b[31m?jwt=e\x1b[0m\r\n")
+	f.Add("\xff?Passwd=\xfe\tq")
+	f.Add("&keY=0&keY=0") // adjacent secrets: the scan must not skip the second separator
+	param := regexp.MustCompile(`[?&]([A-Za-z0-9_.-]+)=([^&#\t\r\n "']*)`)
+	f.Fuzz(func(t *testing.T, in string) {
+		line := []byte(in)
+		once := maskQuerySecrets(bytes.Clone(line))
+		if twice := maskQuerySecrets(bytes.Clone(once)); !bytes.Equal(once, twice) {
+			t.Errorf("maskQuerySecrets not idempotent: %q -> %q -> %q", line, once, twice)
+		}
+		if !bytes.Contains(line, []byte("=")) && !bytes.Equal(once, line) {
+			t.Errorf("maskQuerySecrets changed %q without '=' to %q", line, once)
+		}
+		for _, m := range param.FindAllSubmatch(once, -1) {
+			name, value := strings.ToLower(string(m[1])), string(m[2])
+			for _, w := range secretParamWords {
+				if strings.Contains(name, w) && value != "" && value != "***" {
+					t.Errorf("maskQuerySecrets(%q) = %q: parameter %s keeps its value %q", line, once, m[1], value)
+					break
+				}
+			}
+		}
+	})
 }
