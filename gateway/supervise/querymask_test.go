@@ -1,4 +1,4 @@
-package gateway
+package supervise
 
 import (
 	"bytes"
@@ -45,7 +45,7 @@ func TestMaskQuerySecretsDoesNotAllocateWithoutEquals(t *testing.T) {
 // '=' as it is, and leaves no secret-looking parameter with a value other than "***" (checked
 // against a regular expression, not the masker's own scan).
 //
-//	go test -run '^$' -fuzz '^FuzzMaskQuery$' -fuzztime 10s ./gateway
+//	go test -run '^$' -fuzz '^FuzzMaskQuery$' -fuzztime 10s ./gateway/supervise
 func FuzzMaskQuery(f *testing.F) {
 	f.Add("token=abc&key=def ?access_token=xyz")
 	f.Add(`127.0.0.1:5 - "GET /chat/stream?message=hi&token=s3cr3t HTTP/1.1" 200`)
