@@ -17,7 +17,7 @@ import (
 type answers struct {
 	readiness *Readiness
 	// child reports the supervised process; nil when UPSTREAM_CMD is not set.
-	child     func() supervise.SupervisorStatus
+	child     func() supervise.Status
 	startedAt time.Time
 	now       func() time.Time
 	page      *template.Template // the status page; see newStatusPage
@@ -50,16 +50,16 @@ type errorBody struct {
 
 // readyBody is the JSON of /ready.
 type readyBody struct {
-	State       State                       `json:"state"`
-	Ready       bool                        `json:"ready"`
-	Since       time.Time                   `json:"since"`
-	Uptime      string                      `json:"uptime"`
-	LastStartup string                      `json:"last_startup,omitempty"`
-	RetryAfter  int                         `json:"retry_after,omitempty"`
-	Message     string                      `json:"message,omitempty"`
-	Missing     []string                    `json:"missing,omitempty"`
-	Hint        string                      `json:"hint,omitempty"`
-	Supervisor  *supervise.SupervisorStatus `json:"supervisor,omitempty"`
+	State       State             `json:"state"`
+	Ready       bool              `json:"ready"`
+	Since       time.Time         `json:"since"`
+	Uptime      string            `json:"uptime"`
+	LastStartup string            `json:"last_startup,omitempty"`
+	RetryAfter  int               `json:"retry_after,omitempty"`
+	Message     string            `json:"message,omitempty"`
+	Missing     []string          `json:"missing,omitempty"`
+	Hint        string            `json:"hint,omitempty"`
+	Supervisor  *supervise.Status `json:"supervisor,omitempty"`
 }
 
 // message says in one sentence why requests are turned away.

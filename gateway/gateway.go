@@ -88,7 +88,7 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 			MinBackoff:  min(500*time.Millisecond, cfg.UpstreamMaxBackoff),
 			MaxBackoff:  cfg.UpstreamMaxBackoff,
 			OnStart:     func(int) { g.readiness.MarkStarted() },
-			OnExit: func(ev supervise.ExitEvent) {
+			OnExit: func(ev supervise.Exit) {
 				// An exit with no next attempt is the one shutdown asked for.
 				if !ev.NextAttempt.IsZero() {
 					g.readiness.MarkCrashed()
@@ -131,7 +131,7 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		ProgressEvery: opts.ProgressEvery,
 	}
 	if cfg.MetricsAddr != "" {
-		var child func() supervise.SupervisorStatus
+		var child func() supervise.Status
 		if g.supervisor != nil {
 			child = g.supervisor.Status
 		}
