@@ -45,11 +45,11 @@ test: deps ## the whole test suite: formatting, vet, race-enabled unit, end-to-e
 HFGATE_SOAK ?= 2m
 FUZZTIME ?= 10s
 FUZZ_TARGETS := config:FuzzLoad middleware:FuzzCORSOrigin middleware:FuzzRequestID \
-	gateway:FuzzLogSanitise gateway:FuzzForwardedHeaders
+	gateway:FuzzLogSanitise gateway/supervise:FuzzMaskQuery gateway:FuzzForwardedHeaders
 
 test-faults: ## kill -9 and SIGTERM under load, then a soak of HFGATE_SOAK (default 2m)
 	HFGATE_FAULTS=1 HFGATE_SOAK=$(HFGATE_SOAK) $(GO) test -count=1 -v -timeout 15m \
-		-run '^(TestFaultCrashUnderLoad|TestFaultSigtermUnderLoad|TestSoak)$$' .
+		-run '^(TestFaultCrashUnderLoad|TestFaultSigtermUnderLoad|TestSoak)$$' ./e2e/
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s); a crash fails and leaves its input in testdata/fuzz
 	@for t in $(FUZZ_TARGETS); do \

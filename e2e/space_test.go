@@ -1,10 +1,10 @@
-package main
+package e2e
 
 // The Space deployment kit (examples/space, `make space`): a folder assembled from the example
 // backend is run the way a Python-runtime Hugging Face Space runs it (python app.py, with the
 // variables the Space sets), and the launcher's checks and environment are tested on their own.
 //
-// Run: go test -count=1 -run TestSpace .
+// Run: go test -count=1 -run TestSpace ./e2e/
 
 import (
 	"bytes"
@@ -38,6 +38,7 @@ func assembleSpace(t *testing.T, version string) string {
 	out := filepath.Join(t.TempDir(), "chat-space")
 	cmd := exec.Command("make", "--no-print-directory", "space", "BACKEND=examples/chatbot", "APP=app:app",
 		"OUT="+out, "VERSION="+version, "TITLE=Chat test")
+	cmd.Dir = moduleRoot
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make space: %v\n%s", err, b)
 	}
@@ -203,7 +204,7 @@ func checkSpaceFolder(t *testing.T, dir, version string) {
 	if !strings.Contains(read("app.py"), "\nAPP = \"app:app\"\n") {
 		t.Errorf("app.py does not name the app")
 	}
-	if got, want := read("backend/app.py"), mustReadFile(t, "examples/chatbot/app.py"); got != want {
+	if got, want := read("backend/app.py"), mustReadFile(t, repoPath("examples", "chatbot", "app.py")); got != want {
 		t.Errorf("backend/app.py differs from examples/chatbot/app.py")
 	}
 
@@ -249,6 +250,7 @@ func TestSpaceAssembleRejects(t *testing.T) {
 			t.Parallel()
 			out := filepath.Join(t.TempDir(), "space")
 			cmd := exec.Command("bash", "examples/space/assemble.sh", tt.backend, tt.app, out)
+			cmd.Dir = moduleRoot // the backends are named from the root, as make space names them
 			b, err := cmd.CombinedOutput()
 			if cmd.ProcessState == nil {
 				t.Fatalf("run assemble.sh: %v", err)
@@ -289,7 +291,7 @@ func mustReadFile(t *testing.T, name string) string {
 func launcherDir(t *testing.T, binary []byte) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(mustReadFile(t, "examples/space/app.py")), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(mustReadFile(t, repoPath("examples", "space", "app.py"))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if binary != nil {
