@@ -306,11 +306,32 @@ asyncio.run(main())
 `
 
 // TestE2ECrashRestart: a backend that exits is reported as not ready and
-// restarted by the supervisor.
+// restarted by the supervisor. With the defaults a request that arrives
+// meanwhile is held and answered by the restarted backend; with
+// HOLD_TIMEOUT=0 it gets the 503 at once.
 func TestE2ECrashRestart(t *testing.T) {
 	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		hold string
+	}{
+		{"held", ""},
+		{"holding off", "0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			testCrashRestart(t, tt.hold)
+		})
+	}
+}
+
+func testCrashRestart(t *testing.T, holdTimeout string) {
 	ctx := testContext(t, 45*time.Second)
-	g := startGateway(t, map[string]string{"EXAMPLE_ALLOW_CRASH": "1"})
+	env := map[string]string{"EXAMPLE_ALLOW_CRASH": "1"}
+	if holdTimeout != "" {
+		env["HOLD_TIMEOUT"] = holdTimeout
+	}
+	g := startGateway(t, env)
 	before, _ := g.awaitReady(ctx, 50*time.Millisecond)
 
 	r := g.mustRequest(ctx, http.MethodPost, "/admin/crash", "")
@@ -323,8 +344,6 @@ func TestE2ECrashRestart(t *testing.T) {
 		return l.msg() == "upstream state" && l.attr("to") == "crashed"
 	})
 
-	r = g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "anyone?"}`)
-	checkNotReady(t, r, "crashed", "starting")
 	rr, rb, err := g.ready(ctx)
 	if err != nil {
 		t.Fatalf("GET /ready: %v", err)
@@ -334,6 +353,16 @@ func TestE2ECrashRestart(t *testing.T) {
 	}
 	if rb.State != "crashed" && rb.State != "starting" {
 		t.Errorf("got /ready state %q after crash, want crashed or starting", rb.State)
+	}
+	r = g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "anyone?"}`)
+	if holdTimeout == "0" {
+		checkNotReady(t, r, "crashed", "starting")
+	} else {
+		// Held until the restarted backend was ready, then answered by it.
+		checkChat(t, r, botReply("anyone?"))
+		g.awaitLog(ctx, 1, "held access line", func(l logLine) bool {
+			return l.msg() == "request" && l.attr("path") == "/chat" && l.attr("held") != "" && l.attr("status") == "200"
+		})
 	}
 
 	g.awaitLog(ctx, 2, "upstream started", msgIs("upstream started"))

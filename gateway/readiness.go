@@ -51,6 +51,8 @@ type Readiness struct {
 	since       time.Time     // time of the last transition
 	downSince   time.Time     // start of the current outage (or of the process)
 	lastStartup time.Duration // how long the last outage lasted, from down to ready; 0 = none seen
+	startedAt   time.Time     // when the supervised child was last started (MarkStarted)
+	lastBoot    time.Duration // the last child start to ready (no backoff wait in it); 0 = none seen
 	missing     []string      // names of missing required variables (misconfigured only)
 	changed     chan struct{} // closed (and replaced) at every transition; see Changed
 }
@@ -129,8 +131,8 @@ func (r *Readiness) MarkUnreachable() {
 // MarkStarted records that the supervised child was (re)started.
 func (r *Readiness) MarkStarted() {
 	r.mu.Lock()
-	if r.state != StateReady {
-		r.transitionLocked(StateStarting, "upstream process started")
+	if r.state != StateReady && r.transitionLocked(StateStarting, "upstream process started") {
+		r.startedAt = r.since
 	}
 	r.mu.Unlock()
 	r.poke()
@@ -184,6 +186,9 @@ func (r *Readiness) transitionLocked(to State, reason string) bool {
 	switch {
 	case to == StateReady:
 		r.lastStartup = now.Sub(r.downSince)
+		if !r.startedAt.Before(r.downSince) {
+			r.lastBoot = now.Sub(r.startedAt)
+		}
 		attrs = append(attrs, "came_up_in", r.lastStartup.Round(time.Millisecond))
 	case from == StateReady:
 		r.downSince = now
@@ -212,9 +217,11 @@ func (r *Readiness) RetryAfter(nextAttempt time.Time) int {
 	return int(math.Ceil(wait.Seconds()))
 }
 
-// Remaining estimates how long until the upstream is ready again: the last observed start-up
-// time minus the time already spent down; when a restart is scheduled (nextAttempt non-zero), the
-// wait until it plus a whole start-up. The estimate is negative when the upstream is overdue.
+// Remaining estimates how long until the upstream is ready again. A supervised child that is
+// starting needs what its last start took (child start to ready) minus the time it has run;
+// one waiting out a restart backoff (nextAttempt non-zero) needs the wait plus a whole start.
+// Otherwise (an upstream that is simply unreachable) the estimate is the last outage's length
+// minus the time already spent down. The estimate is negative when the upstream is overdue.
 // known is false when there is nothing to estimate from (no start-up seen yet) or nothing to
 // wait for (misconfigured, draining).
 func (r *Readiness) Remaining(nextAttempt time.Time) (wait time.Duration, known bool) {
@@ -228,15 +235,21 @@ func (r *Readiness) Remaining(nextAttempt time.Time) (wait time.Duration, known 
 // estimate is Remaining with guess standing in for a start-up not yet seen (seen is false then).
 func (r *Readiness) estimate(nextAttempt time.Time, guess time.Duration) (state State, wait time.Duration, seen bool) {
 	r.mu.Lock()
-	state, downSince, eta := r.state, r.downSince, r.lastStartup
+	state, downSince, startedAt, outage, boot := r.state, r.downSince, r.startedAt, r.lastStartup, r.lastBoot
 	r.mu.Unlock()
-	seen = eta > 0
+	seen = outage > 0
 	if !seen {
-		eta = guess
+		outage = guess
+	}
+	if boot <= 0 {
+		boot = outage // no supervised start seen: an outage is the best guess of one
 	}
 	now := r.now()
-	if !nextAttempt.IsZero() && nextAttempt.After(now) {
-		return state, nextAttempt.Sub(now) + eta, seen
+	switch {
+	case !nextAttempt.IsZero() && nextAttempt.After(now):
+		return state, nextAttempt.Sub(now) + boot, seen
+	case state == StateStarting && !startedAt.Before(downSince):
+		return state, boot - now.Sub(startedAt), seen
 	}
-	return state, eta - now.Sub(downSince), seen
+	return state, outage - now.Sub(downSince), seen
 }

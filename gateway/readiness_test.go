@@ -202,3 +202,42 @@ func TestRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestRemainingCountsBackoffOnce: the estimate for a restart is the backoff wait plus what the
+// last start took from child start to ready, not the last whole outage (which held the previous
+// backoff wait too).
+func TestRemainingCountsBackoffOnce(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	r := NewReadiness(jsonLogger(&bytes.Buffer{}), clock.Now)
+	if _, known := r.Remaining(time.Time{}); known {
+		t.Fatal("Remaining known before any start-up")
+	}
+	clock.Advance(2 * time.Second)
+	r.MarkReady() // the first cold start: 2 s
+	r.MarkCrashed()
+	clock.Advance(4 * time.Second) // a 4 s backoff
+	r.MarkStarted()
+	clock.Advance(1500 * time.Millisecond)
+	r.MarkReady() // outage 5.5 s, of which the start took 1.5 s
+
+	r.MarkCrashed()
+	next := clock.Now().Add(8 * time.Second)
+	if got, _ := r.Remaining(next); got != 9500*time.Millisecond {
+		t.Errorf("in backoff: Remaining = %v, want 8s + 1.5s", got)
+	}
+	clock.Advance(8 * time.Second)
+	r.MarkStarted()
+	clock.Advance(time.Second)
+	if got, _ := r.Remaining(time.Time{}); got != 500*time.Millisecond {
+		t.Errorf("starting for 1s: Remaining = %v, want 0.5s", got)
+	}
+	clock.Advance(2 * time.Second)
+	if got, _ := r.Remaining(time.Time{}); got != -1500*time.Millisecond {
+		t.Errorf("overdue: Remaining = %v, want -1.5s", got)
+	}
+	r.MarkDraining()
+	if _, known := r.Remaining(time.Time{}); known {
+		t.Error("Remaining known while draining")
+	}
+}
