@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hfgate/hfgate/gateway/supervise"
 )
 
 // answers renders every response the gateway itself gives: the not-ready 503, errors, the
@@ -15,7 +17,7 @@ import (
 type answers struct {
 	readiness *Readiness
 	// child reports the supervised process; nil when UPSTREAM_CMD is not set.
-	child     func() SupervisorStatus
+	child     func() supervise.Status
 	startedAt time.Time
 	now       func() time.Time
 	page      *template.Template // the status page; see newStatusPage
@@ -57,7 +59,7 @@ type readyBody struct {
 	Message     string            `json:"message,omitempty"`
 	Missing     []string          `json:"missing,omitempty"`
 	Hint        string            `json:"hint,omitempty"`
-	Supervisor  *SupervisorStatus `json:"supervisor,omitempty"`
+	Supervisor  *supervise.Status `json:"supervisor,omitempty"`
 }
 
 // message says in one sentence why requests are turned away.

@@ -12,7 +12,7 @@ import (
 
 // TestStatusPageRefresh: the status page at "/" reloads itself after the
 // current Retry-After estimate, which is how a visitor's tab turns into the
-// backend's page once it is ready (browser_test.go watches that happen).
+// backend's page once it is ready (e2e/browser_test.go watches that happen).
 func TestStatusPageRefresh(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/gateway/supervise"
 	"github.com/hfgate/hfgate/middleware"
 	"github.com/labstack/echo/v4"
 )
@@ -49,7 +50,7 @@ type Gateway struct {
 	answers     *answers
 	conns       *hijackedConns
 	prober      *Prober
-	supervisor  *Supervisor // nil when UPSTREAM_CMD is not set
+	supervisor  *supervise.Supervisor // nil when UPSTREAM_CMD is not set
 	remindEvery time.Duration
 	metrics     *metrics // nil unless METRICS_ADDR is set
 	echo        *echo.Echo
@@ -78,7 +79,7 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		remindEvery: opts.RemindEvery,
 	}
 	if len(cfg.UpstreamCmd) > 0 {
-		g.supervisor = &Supervisor{
+		g.supervisor = &supervise.Supervisor{
 			Args:        cfg.UpstreamCmd,
 			Dir:         cfg.UpstreamDir,
 			Env:         childEnv(opts.Environ),
@@ -87,7 +88,7 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 			MinBackoff:  min(500*time.Millisecond, cfg.UpstreamMaxBackoff),
 			MaxBackoff:  cfg.UpstreamMaxBackoff,
 			OnStart:     func(int) { g.readiness.MarkStarted() },
-			OnExit: func(ev ExitEvent) {
+			OnExit: func(ev supervise.Exit) {
 				// An exit with no next attempt is the one shutdown asked for.
 				if !ev.NextAttempt.IsZero() {
 					g.readiness.MarkCrashed()
@@ -130,7 +131,7 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		ProgressEvery: opts.ProgressEvery,
 	}
 	if cfg.MetricsAddr != "" {
-		var child func() SupervisorStatus
+		var child func() supervise.Status
 		if g.supervisor != nil {
 			child = g.supervisor.Status
 		}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/supervise"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -38,7 +39,7 @@ type metrics struct {
 
 // newMetrics registers the collectors. child is the supervisor's status, or nil when hfgate
 // supervises no process (then no restart counter is exported).
-func newMetrics(readiness *Readiness, child func() SupervisorStatus) *metrics {
+func newMetrics(readiness *Readiness, child func() supervise.Status) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -2,8 +2,8 @@
 // downloaded one) through the chat page and hfgate. It runs a plan of
 // scenarios in one browser, each in its own tab, and prints what each tab
 // saw as one JSON line on stdout ({"scenario": NAME, ...}) as it finishes.
-// browser_test.go at the repository root runs it and asserts on those lines;
-// it also works by hand:
+// e2e/browser_test.go runs it and asserts on those lines; it also works by
+// hand:
 //
 //   node browser.mjs --api http://127.0.0.1:7860 --shots /tmp/shots --plan \
 //     '[{"scenario":"stream","page":"http://127.0.0.2:8080/","messages":["hi","tell me more"]}]'

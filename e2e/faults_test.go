@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Fault injection under load, end to end: kill -9 of the supervised uvicorn child while 50
 // clients chat, and SIGTERM of the gateway while JSON requests and event streams run. Every
@@ -8,7 +8,7 @@ package main
 // They take a minute or so and load both cores, so they run only with HFGATE_FAULTS=1:
 //
 //	make test-faults                       # what CI runs (make test runs it too)
-//	HFGATE_FAULTS=1 go test -count=1 -v -run 'TestFault(CrashUnderLoad|SigtermUnderLoad)' .
+//	HFGATE_FAULTS=1 go test -count=1 -v -run 'TestFault(CrashUnderLoad|SigtermUnderLoad)' ./e2e/
 
 import (
 	"bufio"

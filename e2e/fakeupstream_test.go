@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // fakeUpstream is a scriptable upstream for fault injection: a raw TCP server that reads
 // HTTP/1.1 requests and, per path, answers properly or misbehaves in a way the real example

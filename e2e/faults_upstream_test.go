@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Upstream misbehaviour, end to end: the real hfgate binary in front of fakeUpstream. Each
 // case checks the client's answer, that no body the gateway wrote carries an internal

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Soak: the real hfgate binary with the real example backend under a mixed load for
 // HFGATE_SOAK (JSON chat, event streams, WebSockets, and clients that abort streams, requests
@@ -7,7 +7,7 @@ package main
 // gateway's own Prometheus listener (METRICS_ADDR, a loopback port of its own, never the
 // public one); descriptors and RSS from /proc/<pid>.
 //
-//	HFGATE_SOAK=2m go test -count=1 -v -run TestSoak .   # make test-faults runs it with 2m
+//	HFGATE_SOAK=2m go test -count=1 -v -run TestSoak ./e2e/   # make test-faults runs it with 2m
 
 import (
 	"bufio"

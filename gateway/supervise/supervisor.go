@@ -1,4 +1,4 @@
-package gateway
+package supervise
 
 import (
 	"cmp"
@@ -18,23 +18,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SupervisorState is the lifecycle state of a Supervisor's child process.
-type SupervisorState string
+// State is the lifecycle state of a Supervisor's child process.
+type State string
 
 // Supervisor states, as reported by Supervisor.Status.
 const (
-	// SupervisorStarting means a start attempt is under way.
-	SupervisorStarting SupervisorState = "starting"
-	// SupervisorRunning means the child process is running.
-	SupervisorRunning SupervisorState = "running"
-	// SupervisorBackoff means the child exited (or failed to start) and the
-	// supervisor waits before the next attempt.
-	SupervisorBackoff SupervisorState = "backoff"
-	// SupervisorStopping means Run's context is done and the child's process
-	// group is being stopped.
-	SupervisorStopping SupervisorState = "stopping"
-	// SupervisorStopped means Run is not running (not yet, or no longer).
-	SupervisorStopped SupervisorState = "stopped"
+	// Starting means a start attempt is under way.
+	Starting State = "starting"
+	// Running means the child process is running.
+	Running State = "running"
+	// Backoff means the child exited (or failed to start) and the supervisor
+	// waits before the next attempt.
+	Backoff State = "backoff"
+	// Stopping means Run's context is done and the child's process group is
+	// being stopped.
+	Stopping State = "stopping"
+	// Stopped means Run is not running (not yet, or no longer).
+	Stopped State = "stopped"
 )
 
 // Supervisor starts one child process, relays its output, restarts it after
@@ -101,7 +101,7 @@ type Supervisor struct {
 	// OnExit, if set, is called after each exit or failed start, once the
 	// child's output has been relayed and before the backoff wait. It runs
 	// on Run's goroutine and must return quickly.
-	OnExit func(ExitEvent)
+	OnExit func(Exit)
 
 	// Jitter, if set, maps the computed backoff to the wait actually used
 	// (negative results count as zero). Nil means a uniform random
@@ -110,11 +110,11 @@ type Supervisor struct {
 
 	mu     sync.Mutex
 	active bool // Run is in progress
-	status SupervisorStatus
+	status Status
 }
 
-// ExitEvent describes one exit of the child, or one failed start.
-type ExitEvent struct {
+// Exit describes one exit of the child, or one failed start.
+type Exit struct {
 	// PID is the child's process ID; 0 when the start failed.
 	PID int
 	// Code is the exit status, or -1 when the child was killed by a signal
@@ -134,24 +134,24 @@ type ExitEvent struct {
 	NextAttempt time.Time
 }
 
-// SupervisorStatus is a snapshot of a Supervisor, shaped for the /ready JSON.
-type SupervisorStatus struct {
-	State SupervisorState `json:"state"`
+// Status is a snapshot of a Supervisor, shaped for the /ready JSON.
+type Status struct {
+	State State `json:"state"`
 	// PID is the running child's process ID; 0 (omitted) when none runs.
 	PID int `json:"pid,omitempty"`
 	// Restarts counts restarts since Run began.
 	Restarts int `json:"restarts"`
 	// LastExit describes the latest exit or failed start; nil before any.
-	LastExit *ExitStatus `json:"last_exit,omitempty"`
+	LastExit *ExitSummary `json:"last_exit,omitempty"`
 	// NextAttempt is when the next start is due, while in backoff.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	// StartedAt is when the current (or latest) child started.
 	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
-// ExitStatus summarises one exit for SupervisorStatus. It never carries
-// error text, because the status is shown to clients.
-type ExitStatus struct {
+// ExitSummary summarises one exit for Status. It never carries error text,
+// because the status is shown to clients.
+type ExitSummary struct {
 	// Code is the exit status, or -1 (killed by a signal, or start failed).
 	Code int `json:"code"`
 	// Signal names the signal that killed the child, if one did.
@@ -165,8 +165,8 @@ type ExitStatus struct {
 	At time.Time `json:"at"`
 }
 
-// supervisorSettings are a Supervisor's tunables with defaults applied.
-type supervisorSettings struct {
+// settings are a Supervisor's tunables with defaults applied.
+type settings struct {
 	stopTimeout  time.Duration
 	minBackoff   time.Duration
 	maxBackoff   time.Duration
@@ -177,7 +177,7 @@ type supervisorSettings struct {
 
 // withDefaults checks the configuration and returns it with zero values
 // replaced by their defaults.
-func (s *Supervisor) withDefaults() (supervisorSettings, error) {
+func (s *Supervisor) withDefaults() (settings, error) {
 	var errs []error
 	if len(s.Args) == 0 || s.Args[0] == "" {
 		errs = append(errs, errors.New("no command (Args is empty)"))
@@ -201,7 +201,7 @@ func (s *Supervisor) withDefaults() (supervisorSettings, error) {
 	if s.MaxLineBytes < 0 {
 		errs = append(errs, errors.New("MaxLineBytes is negative"))
 	}
-	c := supervisorSettings{
+	c := settings{
 		stopTimeout:  cmp.Or(s.StopTimeout, 5*time.Second),
 		minBackoff:   cmp.Or(s.MinBackoff, 500*time.Millisecond),
 		maxBackoff:   cmp.Or(s.MaxBackoff, 30*time.Second),
@@ -210,20 +210,20 @@ func (s *Supervisor) withDefaults() (supervisorSettings, error) {
 		jitter:       s.Jitter,
 	}
 	if c.jitter == nil {
-		c.jitter = supervisorJitter
+		c.jitter = jitter
 	}
 	if c.minBackoff > c.maxBackoff && s.MinBackoff >= 0 && s.MaxBackoff >= 0 {
 		errs = append(errs, errors.New("MinBackoff is greater than MaxBackoff"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return supervisorSettings{}, fmt.Errorf("configure supervisor: %w", err)
+		return settings{}, fmt.Errorf("configure supervisor: %w", err)
 	}
 	return c, nil
 }
 
-// supervisorJitter spreads d uniformly over [0.8d, 1.2d] so that restarts of
+// jitter spreads d uniformly over [0.8d, 1.2d] so that restarts of
 // many gateways do not synchronise.
-func supervisorJitter(d time.Duration) time.Duration {
+func jitter(d time.Duration) time.Duration {
 	spread := int64(d) / 5
 	if spread <= 0 {
 		return d
@@ -231,8 +231,8 @@ func supervisorJitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Int64N(2*spread+1)-spread)
 }
 
-// supervisorBackoff returns min(maxB, minB*2^n) without overflowing.
-func supervisorBackoff(n int, minB, maxB time.Duration) time.Duration {
+// backoff returns min(maxB, minB*2^n) without overflowing.
+func backoff(n int, minB, maxB time.Duration) time.Duration {
 	d := minB
 	for i := 0; i < n && d < maxB; i++ {
 		if d > maxB/2 {
@@ -244,12 +244,12 @@ func supervisorBackoff(n int, minB, maxB time.Duration) time.Duration {
 }
 
 // Status returns a snapshot of the supervisor. It is safe for concurrent use.
-func (s *Supervisor) Status() SupervisorStatus {
+func (s *Supervisor) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
 	if st.State == "" {
-		st.State = SupervisorStopped
+		st.State = Stopped
 	}
 	if st.LastExit != nil {
 		le := *st.LastExit
@@ -259,7 +259,7 @@ func (s *Supervisor) Status() SupervisorStatus {
 }
 
 // update changes the status under the lock.
-func (s *Supervisor) update(f func(st *SupervisorStatus)) {
+func (s *Supervisor) update(f func(st *Status)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f(&s.status)
@@ -289,11 +289,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return errors.New("run supervisor: already running")
 	}
 	s.active = true
-	s.status = SupervisorStatus{State: SupervisorStarting}
+	s.status = Status{State: Starting}
 	s.mu.Unlock()
-	defer s.update(func(st *SupervisorStatus) {
+	defer s.update(func(st *Status) {
 		s.active = false
-		st.State = SupervisorStopped
+		st.State = Stopped
 		st.PID = 0
 		st.NextAttempt = time.Time{}
 	})
@@ -309,13 +309,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			failures = 0
 		}
 		if !stopping {
-			delay = max(cfg.jitter(supervisorBackoff(failures, cfg.minBackoff, cfg.maxBackoff)), 0)
+			delay = max(cfg.jitter(backoff(failures, cfg.minBackoff, cfg.maxBackoff)), 0)
 			failures++
 			ev.NextAttempt = exitAt.Add(delay)
 		}
-		s.update(func(st *SupervisorStatus) {
+		s.update(func(st *Status) {
 			st.PID = 0
-			st.LastExit = &ExitStatus{
+			st.LastExit = &ExitSummary{
 				Code:        ev.Code,
 				Signal:      ev.Signal,
 				StartFailed: ev.Err != nil,
@@ -324,7 +324,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			}
 			st.NextAttempt = ev.NextAttempt
 			if !stopping {
-				st.State = SupervisorBackoff
+				st.State = Backoff
 			}
 		})
 		s.logExit(ctx, ev, stopping)
@@ -349,19 +349,19 @@ func (s *Supervisor) Run(ctx context.Context) error {
 // runOnce starts the child, waits for it to exit (stopping it if ctx is done
 // first) and for its output to be relayed, and describes the exit.
 // NextAttempt is left for the caller.
-func (s *Supervisor) runOnce(ctx context.Context, cfg supervisorSettings, restarts int) ExitEvent {
-	s.update(func(st *SupervisorStatus) {
-		st.State = SupervisorStarting
+func (s *Supervisor) runOnce(ctx context.Context, cfg settings, restarts int) Exit {
+	s.update(func(st *Status) {
+		st.State = Starting
 		st.Restarts = restarts
 		st.NextAttempt = time.Time{}
 	})
 	c, err := startChild(ctx, s, cfg)
 	if err != nil {
-		return ExitEvent{Code: -1, Err: err, Restarts: restarts}
+		return Exit{Code: -1, Err: err, Restarts: restarts}
 	}
 	started := time.Now()
-	s.update(func(st *SupervisorStatus) {
-		st.State = SupervisorRunning
+	s.update(func(st *Status) {
+		st.State = Running
 		st.PID = c.pid
 		st.StartedAt = started
 	})
@@ -388,7 +388,7 @@ func (s *Supervisor) runOnce(ctx context.Context, cfg supervisorSettings, restar
 		)
 	}
 
-	ev := ExitEvent{PID: c.pid, Code: -1, RunTime: runTime, Restarts: restarts}
+	ev := Exit{PID: c.pid, Code: -1, RunTime: runTime, Restarts: restarts}
 	if ps := c.cmd.ProcessState; ps != nil {
 		ev.Code = ps.ExitCode()
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -405,7 +405,7 @@ func (s *Supervisor) runOnce(ctx context.Context, cfg supervisorSettings, restar
 // stop sends SIGTERM to the child's group and, if the child has not exited
 // within timeout, SIGKILL; it returns once the child is reaped.
 func (s *Supervisor) stop(ctx context.Context, c *childProcess, timeout time.Duration) {
-	s.update(func(st *SupervisorStatus) { st.State = SupervisorStopping })
+	s.update(func(st *Status) { st.State = Stopping })
 	s.Logger.LogAttrs(ctx, slog.LevelInfo, "stopping upstream",
 		slog.Int("pid", c.pid), slog.Duration("stop_timeout", timeout))
 	c.signal(syscall.SIGTERM)
@@ -427,7 +427,7 @@ func (s *Supervisor) stop(ctx context.Context, c *childProcess, timeout time.Dur
 
 // logExit logs one exit or failed start: at Warn (Error for a failed start)
 // while supervising, at Info when the exit is part of a shutdown.
-func (s *Supervisor) logExit(ctx context.Context, ev ExitEvent, stopping bool) {
+func (s *Supervisor) logExit(ctx context.Context, ev Exit, stopping bool) {
 	attrs := make([]slog.Attr, 0, 6)
 	if ev.Err != nil {
 		attrs = append(attrs, slog.Any("err", ev.Err), slog.Int("restarts", ev.Restarts))
@@ -452,7 +452,7 @@ func (s *Supervisor) logExit(ctx context.Context, ev ExitEvent, stopping bool) {
 	s.Logger.LogAttrs(ctx, level, "upstream exited", attrs...)
 }
 
-// child is one running child process.
+// childProcess is one running child process.
 type childProcess struct {
 	cmd     *exec.Cmd
 	pid     int // also the process group ID (Setpgid)
@@ -466,7 +466,7 @@ type childProcess struct {
 
 // startChild starts the child in a new process group with its stdout and
 // stderr relayed to the logger, and a goroutine that reaps it.
-func startChild(ctx context.Context, s *Supervisor, cfg supervisorSettings) (*childProcess, error) {
+func startChild(ctx context.Context, s *Supervisor, cfg settings) (*childProcess, error) {
 	cmd := exec.Command(s.Args[0], s.Args[1:]...)
 	cmd.Dir = s.Dir
 	cmd.Env = s.Env

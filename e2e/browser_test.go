@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // Browser tests: Debian's Chromium, driven by playwright-core from
 // examples/frontend/test/browser.mjs, loads the example chat page from one
@@ -19,7 +19,7 @@ package main
 // HFGATE_FRONTEND_PNG=PATH the stream scenario's mid-stream screenshot is
 // copied to PATH: that is how docs/frontend.png is made.
 //
-// Run: go test -count=1 -run TestBrowser -v .
+// Run: go test -count=1 -run TestBrowser -v ./e2e/
 
 import (
 	"bufio"
@@ -47,8 +47,9 @@ const (
 	// browserChromium is the only browser these tests use: the system's,
 	// never one downloaded by Playwright.
 	browserChromium = "/usr/bin/chromium"
-	// browserFrontendDir holds the chat page; its test/ subdirectory holds
-	// the driver and its package.json.
+	// browserFrontendDir, from the module root (see repoPath), holds the
+	// chat page; its test/ subdirectory holds the driver and its
+	// package.json.
 	browserFrontendDir = "examples/frontend"
 	// browserPageHost serves the chat page: a loopback address other than
 	// the gateway's, so the page is cross-origin to the gateway.
@@ -417,7 +418,7 @@ func browserRequire(t *testing.T) string {
 	if err != nil {
 		missing = append(missing, "node (Node.js 20 or later)")
 	}
-	pw := filepath.Join(browserFrontendDir, "test", "node_modules", "playwright-core", "package.json")
+	pw := repoPath(browserFrontendDir, "test", "node_modules", "playwright-core", "package.json")
 	if _, err := os.Stat(pw); err != nil {
 		missing = append(missing, fmt.Sprintf("playwright-core (run: npm ci --prefix %s/test)", browserFrontendDir))
 	}
@@ -439,7 +440,7 @@ func browserServeFrontend(t *testing.T, host string) string {
 	if err != nil {
 		t.Fatalf("listen for the page on %s: %v", host, err)
 	}
-	srv := httptest.NewUnstartedServer(http.FileServer(http.Dir(browserFrontendDir)))
+	srv := httptest.NewUnstartedServer(http.FileServer(http.Dir(repoPath(browserFrontendDir))))
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
@@ -666,7 +667,7 @@ func startBrowserDriver(ctx context.Context, t *testing.T, node, api, shots stri
 		t.Fatalf("plan: %v", err)
 	}
 	args := []string{
-		filepath.Join(browserFrontendDir, "test", "browser.mjs"),
+		repoPath(browserFrontendDir, "test", "browser.mjs"),
 		"--api", api,
 		"--plan", string(plan),
 		"--profile", t.TempDir(),
@@ -807,11 +808,11 @@ func (d *browserDriver) result(ctx context.Context, t *testing.T, scenario strin
 // copy of the marked block in the example page's chat.js, the code the
 // browser tests run.
 func TestFrontendSnippetInREADME(t *testing.T) {
-	js, err := os.ReadFile(filepath.Join(browserFrontendDir, "chat.js"))
+	js, err := os.ReadFile(repoPath(browserFrontendDir, "chat.js"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile(repoPath("README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package gateway
+package supervise
 
 import (
 	"bufio"
@@ -25,8 +25,9 @@ import (
 // maskQuerySecrets.
 //
 // The child's text goes only into the "line" attribute, never into the
-// message: the gateway's log handler cleans and masks attribute values, and a
-// constant message keeps the log greppable.
+// message: the logger's handler (in hfgate, the gateway's cleaning handler)
+// strips control characters from attribute values and masks known secrets, and
+// a constant message keeps the log greppable.
 //
 // relayLines returns nil at EOF and the read error otherwise (for example
 // os.ErrDeadlineExceeded when the supervisor stops waiting for the pipe).

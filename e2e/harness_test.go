@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The harness shared by the end-to-end tests (e2e_test.go) and the browser
 // tests (browser_test.go): one hfgate binary built per test run, the real
@@ -88,7 +88,37 @@ var e2eBuild struct {
 	err  error
 }
 
+// moduleRoot is the folder holding go.mod, set once by TestMain. go test runs these tests in
+// e2e/, while what they build and read (the module, examples/, README.md) is named from the
+// root, the way the README's commands name it: every such path goes through repoPath.
+var moduleRoot string
+
+// repoPath returns the path of elem, given from the module root.
+func repoPath(elem ...string) string {
+	return filepath.Join(append([]string{moduleRoot}, elem...)...)
+}
+
+// findModuleRoot walks up from dir to the first folder holding go.mod.
+func findModuleRoot(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod in %s or above", dir)
+		}
+	}
+}
+
 func TestMain(m *testing.M) {
+	wd, err := os.Getwd()
+	if err == nil {
+		moduleRoot, err = findModuleRoot(wd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: find the module root:", err)
+		os.Exit(1)
+	}
 	dir, err := os.MkdirTemp("", "hfgate-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: make temp dir:", err)
@@ -109,7 +139,9 @@ func hfgateBinary(t *testing.T) string {
 	}
 	e2eBuild.once.Do(func() {
 		path := filepath.Join(e2eBuild.dir, "hfgate")
-		out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
+		cmd := exec.Command("go", "build", "-o", path, ".")
+		cmd.Dir = moduleRoot
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			e2eBuild.err = fmt.Errorf("go build: %w\n%s", err, out)
 			return
@@ -415,10 +447,7 @@ func startGateway(t *testing.T, env map[string]string) *hfgateProc {
 	t.Helper()
 	bin := hfgateBinary(t)
 	requireBackend(t)
-	dir, err := filepath.Abs(filepath.Join("examples", "chatbot"))
-	if err != nil {
-		t.Fatalf("example dir: %v", err)
-	}
+	dir := repoPath("examples", "chatbot")
 	port, upPort := freePort(t), freePort(t)
 	full := map[string]string{
 		"PATH":                  os.Getenv("PATH"),
@@ -438,7 +467,7 @@ func startGateway(t *testing.T, env map[string]string) *hfgateProc {
 		"EXAMPLE_ECHO_ENV":  "E2E_PLANTED_TOKEN",
 	}
 	maps.Copy(full, env)
-	port, err = strconv.Atoi(full["PORT"])
+	port, err := strconv.Atoi(full["PORT"])
 	if err != nil {
 		t.Fatalf("PORT %q: %v", full["PORT"], err)
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The hfgate wheel (make wheel, python/build_wheel.py) and the Python package in it
 // (python/hfgate): its layout read back from the zip, real pip installing it into fresh venvs
@@ -6,7 +6,7 @@ package main
 // make space run the way a Space runs it, once as root and once as uid 1000 from a read-only
 // folder. The package's own unit tests (python/tests) run here too.
 //
-// Run: go test -count=1 -run 'TestWheel|TestPythonUnit' .
+// Run: go test -count=1 -run 'TestWheel|TestPythonUnit' ./e2e/
 
 import (
 	"archive/zip"
@@ -59,8 +59,10 @@ func builtWheel(t *testing.T) string {
 	}
 	wheelBuild.once.Do(func() {
 		dist := filepath.Join(e2eBuild.dir, "wheel")
-		out, err := exec.Command("make", "--no-print-directory", "wheel", "DIST="+dist,
-			"WHEEL_ARCHES="+runtime.GOARCH, "VERSION="+wheelGitVersion).CombinedOutput()
+		cmd := exec.Command("make", "--no-print-directory", "wheel", "DIST="+dist,
+			"WHEEL_ARCHES="+runtime.GOARCH, "VERSION="+wheelGitVersion)
+		cmd.Dir = moduleRoot
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			wheelBuild.err = fmt.Errorf("make wheel: %w\n%s", err, out)
 			return
@@ -188,12 +190,12 @@ func TestWheelContents(t *testing.T) {
 	if err := os.WriteFile(stub, elfHeader(otherMachine), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(e2ePython, "python/build_wheel.py", "--binary", stub, "--arch", other, "--version", "v2.0.0", "--out", dir).CombinedOutput()
+	out, err := exec.Command(e2ePython, repoPath("python", "build_wheel.py"), "--binary", stub, "--arch", other, "--version", "v2.0.0", "--out", dir).CombinedOutput()
 	m := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[other]
 	if wantName := filepath.Join(dir, fmt.Sprintf("hfgate-2.0.0-py3-none-manylinux_2_17_%s.musllinux_1_2_%s.whl", m, m)); err != nil || strings.TrimSpace(string(out)) != wantName {
 		t.Errorf("build_wheel --arch %s: got %q (%v), want %s", other, out, err, wantName)
 	}
-	cmd := exec.Command(e2ePython, "python/build_wheel.py", "--binary", stub, "--arch", runtime.GOARCH, "--version", "v2.0.0", "--out", dir)
+	cmd := exec.Command(e2ePython, repoPath("python", "build_wheel.py"), "--binary", stub, "--arch", runtime.GOARCH, "--version", "v2.0.0", "--out", dir)
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "is not built for linux/"+runtime.GOARCH) {
 		t.Errorf("build_wheel with a %s binary as %s: got %q (%v), want it refused", other, runtime.GOARCH, out, err)
 	}
@@ -304,12 +306,8 @@ func TestWheelInstall(t *testing.T) {
 			t.Errorf("installed version: got %s, want %s", got, wheelVersion)
 		}
 		// With the wheel installed, and no Go: python -m hfgate.space new asks for this version.
-		abs, err := filepath.Abs("examples/chatbot")
-		if err != nil {
-			t.Fatal(err)
-		}
 		out := filepath.Join(t.TempDir(), "space")
-		v.run(nil, "-m", "hfgate.space", "new", "--backend", abs, "--app", "app:app", "--out", out)
+		v.run(nil, "-m", "hfgate.space", "new", "--backend", repoPath("examples", "chatbot"), "--app", "app:app", "--out", out)
 		if reqs := mustReadFile(t, filepath.Join(out, "requirements.txt")); !strings.Contains(reqs, "\nhfgate=="+wheelVersion+"\n") {
 			t.Errorf("requirements.txt from the installed package: got %q, want a line hfgate==%s", reqs, wheelVersion)
 		}
@@ -436,7 +434,7 @@ func TestWheelSpaceRunThrough(t *testing.T) {
 func TestPythonUnit(t *testing.T) {
 	t.Parallel()
 	requirePython(t)
-	cmd := exec.Command(e2ePython, "-m", "unittest", "discover", "-s", "python/tests")
+	cmd := exec.Command(e2ePython, "-m", "unittest", "discover", "-s", repoPath("python", "tests"))
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1", "HOME=" + t.TempDir()}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("python -m unittest: %v\n%s", err, out)

@@ -1,11 +1,11 @@
-package main
+package e2e
 
 // The Space kit (hfgate.space in python/, behind `make space`): a folder written from the example
 // backend is run the way a Python-runtime Hugging Face Space runs it (python app.py, with the
 // variables the Space sets), and the launcher's checks and environment are tested on their own.
 // wheel_test.go runs the wheel-based folder; this file the vendored one (VENDOR_BINARY=1).
 //
-// Run: go test -count=1 -run TestSpace .
+// Run: go test -count=1 -run TestSpace ./e2e/
 
 import (
 	"bytes"
@@ -43,7 +43,9 @@ func assembleSpace(t *testing.T, vars ...string) string {
 	out := filepath.Join(t.TempDir(), "chat-space")
 	args := append([]string{"--no-print-directory", "space", "BACKEND=examples/chatbot", "APP=app:app",
 		"OUT=" + out, "TITLE=Chat test"}, vars...)
-	if b, err := exec.Command("make", args...).CombinedOutput(); err != nil {
+	cmd := exec.Command("make", args...)
+	cmd.Dir = moduleRoot
+	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make space: %v\n%s", err, b)
 	}
 	return out
@@ -246,7 +248,7 @@ func checkSpaceFolder(t *testing.T, dir string, vendored bool) {
 	if got, want := read("app.py"), "import hfgate.space\n\nhfgate.space.run(\"app:app\")\n"; got != want {
 		t.Errorf("app.py: got %q, want %q", got, want)
 	}
-	if got, want := read("backend/app.py"), mustReadFile(t, "examples/chatbot/app.py"); got != want {
+	if got, want := read("backend/app.py"), mustReadFile(t, repoPath("examples", "chatbot", "app.py")); got != want {
 		t.Errorf("backend/app.py differs from examples/chatbot/app.py")
 	}
 	_, err := os.Stat(filepath.Join(dir, "bin"))
@@ -318,6 +320,7 @@ func TestSpaceNewRejects(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "space")
 			cmd := exec.Command(e2ePython, "-m", "hfgate.space", "new", "--backend", tt.backend, "--app", tt.app,
 				"--out", out, "--requirement", "hfgate==1.0")
+			cmd.Dir = moduleRoot // the backends are named from the root, as make space names them
 			cmd.Env = []string{"PATH=/usr/bin:/bin", "PYTHONPATH=python", "PYTHONDONTWRITEBYTECODE=1"}
 			b, err := cmd.CombinedOutput()
 			if cmd.ProcessState == nil {
@@ -387,7 +390,7 @@ func launcherDir(t *testing.T, binary []byte) string {
 	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte("import hfgate.space\n\nhfgate.space.run(\"app:app\")\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	copyTree(t, filepath.Join("python", "hfgate"), filepath.Join(dir, "hfgate"))
+	copyTree(t, repoPath("python", "hfgate"), filepath.Join(dir, "hfgate"))
 	if err := os.MkdirAll(filepath.Join(dir, "backend"), 0o755); err != nil {
 		t.Fatal(err)
 	}

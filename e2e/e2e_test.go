@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // End-to-end tests: the real hfgate binary supervising the real example
 // backend (examples/chatbot) under real uvicorn, driven only through its
@@ -11,7 +11,7 @@ package main
 // The harness they run on (building the binary, starting and stopping
 // gateways, reading their logs) is in harness_test.go.
 //
-// Run: go test -race -count=1 -run TestE2E .
+// Run: go test -race -count=1 -run TestE2E ./e2e/
 // HFGATE_E2E_LOGS=1 (with -v) prints each hfgate's output even when its test
 // passes.
 

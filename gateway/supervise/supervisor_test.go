@@ -1,4 +1,4 @@
-package gateway
+package supervise
 
 import (
 	"context"
@@ -24,7 +24,7 @@ type supervised struct {
 	s      *Supervisor
 	logs   *logRecorder
 	starts chan int
-	exits  chan ExitEvent
+	exits  chan Exit
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -43,7 +43,7 @@ func supervise(t *testing.T, args []string, adjust func(*Supervisor)) *supervise
 	sv := &supervised{
 		logs:   newLogRecorder(),
 		starts: make(chan int, 64),
-		exits:  make(chan ExitEvent, 64),
+		exits:  make(chan Exit, 64),
 		cancel: cancel,
 		done:   make(chan error, 1),
 	}
@@ -56,7 +56,7 @@ func supervise(t *testing.T, args []string, adjust func(*Supervisor)) *supervise
 		// Channels are buffered; when full, Run waits for the test (or for
 		// the end of the test).
 		OnStart: func(pid int) { sendOrDone(ctx, sv.starts, pid) },
-		OnExit:  func(ev ExitEvent) { sendOrDone(ctx, sv.exits, ev) },
+		OnExit:  func(ev Exit) { sendOrDone(ctx, sv.exits, ev) },
 	}
 	if adjust != nil {
 		adjust(sv.s)
@@ -106,7 +106,7 @@ func (sv *supervised) Start(t *testing.T) int {
 }
 
 // Exit waits for the next exit event.
-func (sv *supervised) Exit(t *testing.T) ExitEvent {
+func (sv *supervised) Exit(t *testing.T) Exit {
 	t.Helper()
 	select {
 	case ev := <-sv.exits: // also after Run returned
@@ -121,7 +121,7 @@ func (sv *supervised) Exit(t *testing.T) ExitEvent {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit event after 10s")
 	}
-	return ExitEvent{}
+	return Exit{}
 }
 
 // Stop cancels Run and waits for it to return.
@@ -437,7 +437,7 @@ func TestSupervisorStopSignalsWholeGroup(t *testing.T) {
 	}
 	awaitGone(t, gc, gcfd)
 	awaitGone(t, sleeper, sleeperfd)
-	if st := sv.s.Status(); st.State != SupervisorStopped || st.PID != 0 {
+	if st := sv.s.Status(); st.State != Stopped || st.PID != 0 {
 		t.Errorf("got status %+v after Run, want stopped without pid", st)
 	}
 }
@@ -571,13 +571,13 @@ func TestSupervisorStatus(t *testing.T) {
 	var j jitterRecorder
 	sv := superviseScript(t, `echo ready; exec sleep 1000`, func(s *Supervisor) {
 		s.Jitter = j.Jitter // MinBackoff is an hour: the test ends in backoff
-		if st := s.Status(); st.State != SupervisorStopped {
-			t.Errorf("before Run: got state %q, want %q", st.State, SupervisorStopped)
+		if st := s.Status(); st.State != Stopped {
+			t.Errorf("before Run: got state %q, want %q", st.State, Stopped)
 		}
 	})
 	pid := sv.Start(t)
 	st := sv.s.Status()
-	if st.State != SupervisorRunning || st.PID != pid || st.Restarts != 0 || st.LastExit != nil ||
+	if st.State != Running || st.PID != pid || st.Restarts != 0 || st.LastExit != nil ||
 		st.StartedAt.IsZero() || !st.NextAttempt.IsZero() {
 		t.Errorf("running: got %+v, want state running, pid %d, no restarts, no last exit, started_at set", st, pid)
 	}
@@ -588,7 +588,7 @@ func TestSupervisorStatus(t *testing.T) {
 	}
 	ev := sv.Exit(t)
 	st = sv.s.Status()
-	if st.State != SupervisorBackoff || st.PID != 0 || st.NextAttempt.IsZero() || !st.NextAttempt.Equal(ev.NextAttempt) {
+	if st.State != Backoff || st.PID != 0 || st.NextAttempt.IsZero() || !st.NextAttempt.Equal(ev.NextAttempt) {
 		t.Errorf("backoff: got %+v, want state backoff, no pid, next attempt %v", st, ev.NextAttempt)
 	}
 	if got := st.NextAttempt.Sub(st.LastExit.At); got != time.Hour {
@@ -625,7 +625,7 @@ func TestSupervisorStatus(t *testing.T) {
 	// Stop's 20s bound).
 	sv.Stop(t)
 	st = sv.s.Status()
-	if st.State != SupervisorStopped || !st.NextAttempt.IsZero() || st.LastExit == nil {
+	if st.State != Stopped || !st.NextAttempt.IsZero() || st.LastExit == nil {
 		t.Errorf("stopped: got %+v, want state stopped, no next attempt, last exit kept", st)
 	}
 }
@@ -717,7 +717,7 @@ func TestSupervisorBackoffDelay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := supervisorBackoff(tt.n, tt.minB, tt.maxB); got != tt.want {
+			if got := backoff(tt.n, tt.minB, tt.maxB); got != tt.want {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
@@ -728,11 +728,11 @@ func TestSupervisorJitter(t *testing.T) {
 	t.Parallel()
 	const d = 10 * time.Second
 	for range 1000 {
-		if got := supervisorJitter(d); got < 8*time.Second || got > 12*time.Second {
+		if got := jitter(d); got < 8*time.Second || got > 12*time.Second {
 			t.Fatalf("got %v, want within 20%% of %v", got, d)
 		}
 	}
-	if got := supervisorJitter(3); got != 3 {
+	if got := jitter(3); got != 3 {
 		t.Errorf("got %v, want tiny durations unchanged", got)
 	}
 }
