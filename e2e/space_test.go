@@ -409,10 +409,16 @@ func launcherDir(t *testing.T, binary []byte) string {
 // stderr and the exit code.
 func runLauncher(t *testing.T, dir string, uid int, env ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return launch(t, dir, []string{"app.py"}, uid, env...)
+}
+
+// launch runs python with args in the folder cwd, as runLauncher does.
+func launch(t *testing.T, cwd string, args []string, uid int, env ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	requirePython(t)
 	ctx := testContext(t, 20*time.Second)
-	cmd := exec.CommandContext(ctx, e2ePython, "app.py")
-	cmd.Dir = dir
+	cmd := exec.CommandContext(ctx, e2ePython, args...)
+	cmd.Dir = cwd
 	// No hfgate on PATH: the launcher must find the one in the folder.
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"}, env...)
 	if uid != 0 {
@@ -529,6 +535,20 @@ func TestSpaceLauncherEnvironment(t *testing.T) {
 		st, err := os.Stat(filepath.Join(dir, "bin", "hfgate"))
 		if err != nil || st.Mode().Perm()&0o111 != 0o111 {
 			t.Errorf("bin/hfgate mode after launch: %v (%v), want executable by all", st.Mode(), err)
+		}
+	})
+
+	// Some runtimes import app.py rather than run it: run() execs at import all the same, and
+	// finds backend/ beside app.py whatever the working directory.
+	t.Run("imported from elsewhere", func(t *testing.T) {
+		t.Parallel()
+		dir := launcherDir(t, envBinary)
+		out, stderr, code := launch(t, t.TempDir(), []string{"-c", "import app; raise SystemExit('app.py returned')"}, 0, "PYTHONPATH="+dir)
+		if code != 0 {
+			t.Fatalf("exit code %d, stderr %q", code, stderr)
+		}
+		if env := parse(t, out); env["UPSTREAM_DIR"] != filepath.Join(dir, "backend") {
+			t.Errorf("UPSTREAM_DIR: got %q, want %s", env["UPSTREAM_DIR"], filepath.Join(dir, "backend"))
 		}
 	})
 
