@@ -615,7 +615,7 @@ func TestSupervisorStatus(t *testing.T) {
 		t.Errorf("status JSON %s: got pid without a running child", b)
 	}
 	le, _ := m["last_exit"].(map[string]any)
-	for _, key := range []string{"code", "signal", "run_time", "at"} {
+	for _, key := range []string{"code", "signal", "run_time", "peak_rss_bytes", "peak_rss", "at"} {
 		if _, ok := le[key]; !ok {
 			t.Errorf("status JSON %s: last_exit misses key %q", b, key)
 		}
