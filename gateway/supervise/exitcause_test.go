@@ -1,7 +1,6 @@
 package supervise
 
 import (
-	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -71,14 +70,7 @@ func TestSupervisorExitReportsPeakRSS(t *testing.T) {
 	if le == nil || le.PeakRSSBytes != ev.PeakRSS || le.PeakRSS != formatBytes(ev.PeakRSS) || le.Hint != wantHint || le.Signal != "SIGKILL" {
 		t.Fatalf("got last exit %+v, want the event's peak, its hint and SIGKILL", le)
 	}
-	b, err := json.Marshal(le)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	b, m := jsonObject(t, le)
 	if m["peak_rss_bytes"] != float64(ev.PeakRSS) || m["peak_rss"] != le.PeakRSS || m["hint"] != wantHint {
 		t.Errorf("last_exit JSON %s: want peak_rss_bytes, peak_rss and hint", b)
 	}
