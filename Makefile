@@ -3,8 +3,12 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/hfgate
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-# Version stamp for `hfgate --version` (see main.go).
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+# Version stamp for `hfgate --version` (see main.go): `git describe --tags --dirty`, and before
+# the first tag the same form counted from the first commit (v0.0.0-N-gCOMMIT), so that the
+# wheel's PEP 440 version (python/build_wheel.py --pep440) can always be derived from it.
+VERSION ?= $(shell git describe --tags --dirty --match 'v[0-9]*' 2>/dev/null || \
+	{ n=$$(git rev-list --count HEAD) && git describe --always --dirty | sed "s/^/v0.0.0-$$n-g/"; } 2>/dev/null || \
+	echo devel)
 COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
@@ -12,10 +16,22 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 BACKEND ?= examples/chatbot
 APP ?= app:app
 OUT ?= dist/space
+# The interpreter for the wheel build and make space (Debian's, with python3-wheel), not a
+# pyenv python3 that may come first on PATH.
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+# make wheel: the folder and the architectures (GOARCH) to build wheels for.
+DIST ?= dist
+WHEEL_ARCHES ?= amd64 arm64
+WHEEL_LICENSE ?= UNLICENSED
+# The wheel's version, and how make space's requirements.txt asks for hfgate.
+PY_VERSION = $(shell $(PYTHON) python/build_wheel.py --pep440 '$(VERSION)')
+HFGATE_REQUIREMENT ?= $(if $(VENDOR_BINARY),,hfgate==$(PY_VERSION))
+# make space VENDOR_BINARY=1: carry bin/hfgate in the Space folder instead of installing the wheel.
+VENDOR_BINARY ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run deps test check fmt vet staticcheck bench bench-micro bench-build clean release space test-faults fuzz
+.PHONY: help build run deps test check fmt vet staticcheck bench bench-micro bench-build clean release wheel binaries space test-faults fuzz
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,16 +102,42 @@ bench-micro: ## hot-path Go microbenchmarks with -benchmem; output in bin/bench-
 	$(GO) test -run '^$$' -bench . -benchmem -count $(MICRO_COUNT) ./gateway/ ./middleware/ | tee bin/bench-micro.txt
 	@echo "compare two runs: cd bench && $(GO) tool benchstat ../OLD.txt ../bin/bench-micro.txt"
 
-release: ## static linux/amd64 and linux/arm64 binaries with SHA256SUMS in ./dist
-	mkdir -p dist && rm -f dist/hfgate-linux-* dist/SHA256SUMS
-	for arch in amd64 arm64; do \
+binaries: # static linux binaries for WHEEL_ARCHES in DIST (hfgate-linux-GOARCH)
+	mkdir -p $(DIST) && rm -f $(DIST)/hfgate-linux-*
+	for arch in $(WHEEL_ARCHES); do \
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
-			-o dist/hfgate-linux-$$arch . || exit 1; \
+			-o $(DIST)/hfgate-linux-$$arch . || exit 1; \
 	done
-	cd dist && sha256sum hfgate-linux-* > SHA256SUMS && cat SHA256SUMS
 
-space: ## a ready-to-push Space folder: make space BACKEND=dir APP=module:attr OUT=dir
-	GO="$(GO)" LDFLAGS="$(LDFLAGS)" bash examples/space/assemble.sh "$(BACKEND)" "$(APP)" "$(OUT)"
+wheel: binaries ## platform wheels in ./dist: hfgate-VERSION-py3-none-manylinux_2_17_ARCH.musllinux_1_2_ARCH.whl
+	rm -f $(DIST)/hfgate-*.whl
+	for arch in $(WHEEL_ARCHES); do \
+		$(PYTHON) python/build_wheel.py --binary $(DIST)/hfgate-linux-$$arch --arch $$arch \
+			--version '$(VERSION)' --license '$(WHEEL_LICENSE)' --out $(DIST) || exit 1; \
+	done
+
+release: wheel ## static linux/amd64 and linux/arm64 binaries and wheels with SHA256SUMS in ./dist
+	cd $(DIST) && rm -f SHA256SUMS && sha256sum hfgate-linux-* hfgate-*.whl > SHA256SUMS && cat SHA256SUMS
+
+# make space: one implementation, hfgate.space's `new` (python -m hfgate.space new), run from
+# this checkout. VENDOR_BINARY=1 builds the linux/amd64 binary (what Spaces run) and carries it.
+space: ## a ready-to-push Space folder: make space BACKEND=dir APP=module:attr OUT=dir [VENDOR_BINARY=1]
+	@set -e; args=(--backend "$(BACKEND)" --app "$(APP)" --out "$(OUT)"); \
+	[ -z "$(TITLE)" ] || args+=(--title "$(TITLE)"); \
+	[ -z "$(PYTHON_VERSION)" ] || args+=(--python-version "$(PYTHON_VERSION)"); \
+	[ -z "$(SDK_VERSION)" ] || args+=(--sdk-version "$(SDK_VERSION)"); \
+	[ -z "$(STARTUP_TIMEOUT)" ] || args+=(--startup-timeout "$(STARTUP_TIMEOUT)"); \
+	if [ -n "$(VENDOR_BINARY)" ]; then \
+		tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT; \
+		echo "make space: building bin/hfgate (linux/amd64, static)" >&2; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o "$$tmp/hfgate" .; \
+		args+=(--vendor-binary "$$tmp/hfgate"); \
+	else \
+		req='$(HFGATE_REQUIREMENT)'; [ -n "$$req" ] && [ "$$req" != "hfgate==" ] || exit 1; \
+		case "$$req" in *.dev*) echo "make space: $$req is not a release: publish its wheel, or set HFGATE_REQUIREMENT (docs/deploy-hf-spaces.md)" >&2;; esac; \
+		args+=(--requirement "$$req"); \
+	fi; \
+	PYTHONPATH=python $(PYTHON) -m hfgate.space new "$${args[@]}"
 
 clean: ## remove build output
 	rm -rf bin dist

@@ -9,7 +9,11 @@
 //   - faults_test.go, faults_upstream_test.go, fakeupstream_test.go: kill -9 and SIGTERM under
 //     load, and an upstream that misbehaves in ways uvicorn cannot be made to;
 //   - soak_test.go: a mixed load for HFGATE_SOAK, then leaks checked;
-//   - space_test.go: the folder `make space` writes, run as a Hugging Face Space runs it;
+//   - space_test.go: the folder `make space` writes, run as a Hugging Face Space runs it, and
+//     the launcher (hfgate.space) on its own;
+//   - wheel_test.go: the wheel `make wheel` writes, read back, installed by pip into fresh
+//     venvs under each install scheme, and the wheel-based Space folder run as root and as
+//     uid 1000 (they also need python3-venv, python3-pip and python3-wheel);
 //   - browser_test.go: Debian's Chromium through the example chat page (examples/frontend).
 //
 // There is no non-test code: this file is only the package's documentation. Paths to the

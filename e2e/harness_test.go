@@ -490,8 +490,12 @@ func startProc(t *testing.T, cmd *exec.Cmd, port int) *hfgateProc {
 		t.Fatalf("pipe: %v", err)
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
-	// Its own process group, so clean-up can kill whatever it leaves.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so clean-up can kill whatever it leaves (keeping, say, the
+	// Credential of a test that runs it as another user).
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
 	g := &hfgateProc{
 		t:      t,
 		cmd:    cmd,

@@ -1,33 +1,38 @@
 package e2e
 
-// The Space deployment kit (examples/space, `make space`): a folder assembled from the example
+// The Space kit (hfgate.space in python/, behind `make space`): a folder written from the example
 // backend is run the way a Python-runtime Hugging Face Space runs it (python app.py, with the
 // variables the Space sets), and the launcher's checks and environment are tested on their own.
+// wheel_test.go runs the wheel-based folder; this file the vendored one (VENDOR_BINARY=1).
 //
 // Run: go test -count=1 -run TestSpace ./e2e/
 
 import (
 	"bytes"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hfgate/hfgate/config"
 )
 
-// assembleSpace runs `make space` for the example backend into a temporary folder and returns
-// the folder.
-func assembleSpace(t *testing.T, version string) string {
+// assembleSpace runs `make space` for the example backend into a temporary folder, with the
+// extra make variables given, and returns the folder.
+func assembleSpace(t *testing.T, vars ...string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("space: skipped with -short")
@@ -36,8 +41,9 @@ func assembleSpace(t *testing.T, version string) string {
 		skipOrFail(t, "space: make is not installed")
 	}
 	out := filepath.Join(t.TempDir(), "chat-space")
-	cmd := exec.Command("make", "--no-print-directory", "space", "BACKEND=examples/chatbot", "APP=app:app",
-		"OUT="+out, "VERSION="+version, "TITLE=Chat test")
+	args := append([]string{"--no-print-directory", "space", "BACKEND=examples/chatbot", "APP=app:app",
+		"OUT=" + out, "TITLE=Chat test"}, vars...)
+	cmd := exec.Command("make", args...)
 	cmd.Dir = moduleRoot
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make space: %v\n%s", err, b)
@@ -45,20 +51,42 @@ func assembleSpace(t *testing.T, version string) string {
 	return out
 }
 
-// TestSpaceRunThrough assembles a Space folder with make space and runs it as the Space's
-// runtime does: launcher -> hfgate -> uvicorn -> cold 503 -> ready -> chat.
+// TestSpaceRunThrough assembles the vendored Space folder (make space VENDOR_BINARY=1: bin/hfgate
+// and the hfgate package in the repository) and runs it as the Space's runtime does:
+// app.py -> hfgate -> uvicorn -> cold 503 -> ready -> chat.
 func TestSpaceRunThrough(t *testing.T) {
 	requireBackend(t)
-	dir := assembleSpace(t, "v9.8.7-spacetest")
-	checkSpaceFolder(t, dir, "v9.8.7-spacetest")
+	dir := assembleSpace(t, "VENDOR_BINARY=1", "VERSION=v9.8.7-spacetest")
+	checkSpaceFolder(t, dir, true)
+	checkVendoredBinary(t, dir, "v9.8.7-spacetest")
+	runSpace(t, spaceRun{dir: dir, python: e2ePython, exe: filepath.Join(dir, "bin", "hfgate"), version: "v9.8.7-spacetest"})
+}
 
+// spaceRun is one run of a Space folder as the Space's runtime runs it.
+type spaceRun struct {
+	dir     string // the Space folder: the working directory, holding app.py
+	python  string // the interpreter that runs app.py (and, through UPSTREAM_CMD, uvicorn)
+	exe     string // the binary the process must be once app.py has exec'd
+	version string // the version stamp hfgate logs
+	uid     int    // run as this uid and gid (0: as the test)
+	home    string // HOME (default: a temporary folder)
+}
+
+// runSpace runs python app.py in sr.dir with the variables a Space sets, and checks that the
+// process becomes hfgate, answers 503 while cold, becomes ready, chats plain and streamed,
+// exits 0 on SIGTERM and leaves no backend behind.
+func runSpace(t *testing.T, sr spaceRun) {
+	t.Helper()
 	ctx := testContext(t, 60*time.Second)
 	port, metricsPort := freePort(t), freePort(t)
-	cmd := exec.Command(e2ePython, "app.py")
-	cmd.Dir = dir
+	if sr.home == "" {
+		sr.home = t.TempDir()
+	}
+	cmd := exec.Command(sr.python, "app.py")
+	cmd.Dir = sr.dir
 	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + t.TempDir(),
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"HOME=" + sr.home,
 		// What a Python-runtime Space sets (GRADIO_SERVER_NAME is 0.0.0.0 there; loopback here).
 		"GRADIO_SERVER_PORT=" + strconv.Itoa(port),
 		"GRADIO_SERVER_NAME=127.0.0.1",
@@ -72,12 +100,20 @@ func TestSpaceRunThrough(t *testing.T) {
 		"TOKEN_DELAY=0.01",
 		"PYTHONDONTWRITEBYTECODE=1",
 	}
+	if sr.uid != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(sr.uid), Gid: uint32(sr.uid)}}
+	}
 	g := startProc(t, cmd, port)
 
 	g.awaitPort(ctx)
-	// The launcher replaced itself with hfgate: the process started as python is the binary.
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", g.cmd.Process.Pid)); err != nil || exe != filepath.Join(dir, "bin", "hfgate") {
-		t.Errorf("process %d runs %q (%v), want %s (os.execv)", g.cmd.Process.Pid, exe, err, filepath.Join(dir, "bin", "hfgate"))
+	// app.py replaced itself with hfgate: the process started as python is the binary.
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", g.cmd.Process.Pid)); err != nil || exe != sr.exe {
+		t.Errorf("process %d runs %q (%v), want %s (os.execve)", g.cmd.Process.Pid, exe, err, sr.exe)
+	}
+	if sr.uid != 0 {
+		if st, err := os.Stat(fmt.Sprintf("/proc/%d", g.cmd.Process.Pid)); err != nil || st.Sys().(*syscall.Stat_t).Uid != uint32(sr.uid) {
+			t.Errorf("process %d: not owned by uid %d (%v)", g.cmd.Process.Pid, sr.uid, err)
+		}
 	}
 
 	// Cold: the port answers at once, with the not-ready answer.
@@ -88,8 +124,8 @@ func TestSpaceRunThrough(t *testing.T) {
 	if got := l.attr("port_source"); got != "GRADIO_SERVER_PORT" {
 		t.Errorf("listening line: got port_source %q, want GRADIO_SERVER_PORT", got)
 	}
-	if got := l.attr("version"); got != "v9.8.7-spacetest" {
-		t.Errorf("listening line: got version %q, want the stamp v9.8.7-spacetest", got)
+	if got := l.attr("version"); got != sr.version {
+		t.Errorf("listening line: got version %q, want the stamp %s", got, sr.version)
 	}
 	l = g.awaitLog(ctx, 1, "space", msgIs("space"))
 	if got, want := l.attr("url"), "https://alice-chat-space.hf.space"; got != want {
@@ -109,7 +145,7 @@ func TestSpaceRunThrough(t *testing.T) {
 	if err != nil || upstream.Hostname() != "127.0.0.1" || upstream.Port() == "" {
 		t.Fatalf("config line: got upstream %q, want http://127.0.0.1:PORT", l.attr("upstream"))
 	}
-	wantCmd := []string{e2ePython, "-m", "uvicorn", "app:app", "--app-dir", filepath.Join(dir, "backend"),
+	wantCmd := []string{sr.python, "-m", "uvicorn", "app:app", "--app-dir", filepath.Join(sr.dir, "backend"),
 		"--host", "127.0.0.1", "--port", upstream.Port(), "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"}
 	if strings.Join(words, "\x00") != strings.Join(wantCmd, "\x00") {
 		t.Errorf("upstream_cmd: got %q, want %q", words, wantCmd)
@@ -169,10 +205,21 @@ func TestSpaceRunThrough(t *testing.T) {
 		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
 	}
 	g.awaitLog(ctx, 1, "stopped", msgIs("stopped"))
+	// hfgate waits for its child before it exits: the backend is gone, not orphaned.
+	pids := g.childPIDs()
+	if len(pids) == 0 {
+		t.Errorf("no backend PID seen in the log")
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("backend process %d still exists after hfgate exited (kill 0: %v)", pid, err)
+		}
+	}
 }
 
-// checkSpaceFolder checks what make space wrote.
-func checkSpaceFolder(t *testing.T, dir, version string) {
+// checkSpaceFolder checks what make space wrote: the three files and backend/, and either the
+// vendored binary and package or neither.
+func checkSpaceFolder(t *testing.T, dir string, vendored bool) {
 	t.Helper()
 	read := func(name string) string {
 		t.Helper()
@@ -194,20 +241,41 @@ func checkSpaceFolder(t *testing.T, dir, version string) {
 	}
 	reqs := strings.Fields(read("requirements.txt"))
 	for _, want := range []string{"fastapi>=0.92", "uvicorn>=0.17.6", "websockets>=10.4"} {
-		if !containsWord(reqs, want) {
+		if !slices.Contains(reqs, want) {
 			t.Errorf("requirements.txt lacks %q (the backend's own line): %q", want, reqs)
 		}
 	}
-	if !strings.Contains(read(".gitattributes"), "bin/** filter=lfs diff=lfs merge=lfs -text") {
-		t.Errorf(".gitattributes does not send bin/ through LFS")
-	}
-	if !strings.Contains(read("app.py"), "\nAPP = \"app:app\"\n") {
-		t.Errorf("app.py does not name the app")
+	if got, want := read("app.py"), "import hfgate.space\n\nhfgate.space.run(\"app:app\")\n"; got != want {
+		t.Errorf("app.py: got %q, want %q", got, want)
 	}
 	if got, want := read("backend/app.py"), mustReadFile(t, repoPath("examples", "chatbot", "app.py")); got != want {
 		t.Errorf("backend/app.py differs from examples/chatbot/app.py")
 	}
+	_, err := os.Stat(filepath.Join(dir, "bin"))
+	_, errPkg := os.Stat(filepath.Join(dir, "hfgate", "space.py"))
+	attrs, errAttrs := os.ReadFile(filepath.Join(dir, ".gitattributes"))
+	if !vendored {
+		if !os.IsNotExist(err) || !os.IsNotExist(errPkg) || !os.IsNotExist(errAttrs) {
+			t.Errorf("wheel layout: bin/ (%v), hfgate/ (%v) or .gitattributes (%v) exists, want none", err, errPkg, errAttrs)
+		}
+		return
+	}
+	if errPkg != nil {
+		t.Errorf("vendored layout: hfgate/space.py: %v", errPkg)
+	}
+	if !strings.Contains(string(attrs), "bin/** filter=lfs diff=lfs merge=lfs -text") {
+		t.Errorf(".gitattributes does not send bin/ through LFS (%v)", errAttrs)
+	}
+	for _, r := range strings.Split(read("requirements.txt"), "\n") {
+		if strings.HasPrefix(strings.ToLower(r), "hfgate") {
+			t.Errorf("vendored layout: requirements.txt names %q, want no hfgate line", r)
+		}
+	}
+}
 
+// checkVendoredBinary checks bin/hfgate: static, stripped linux/amd64, printing version.
+func checkVendoredBinary(t *testing.T, dir, version string) {
+	t.Helper()
 	bin := filepath.Join(dir, "bin", "hfgate")
 	f, err := elf.Open(bin)
 	if err != nil {
@@ -233,48 +301,42 @@ func checkSpaceFolder(t *testing.T, dir, version string) {
 	}
 }
 
-// TestSpaceAssembleRejects: bad arguments to the assembler stop it with one clear line and
-// status 2, before anything is built or written.
-func TestSpaceAssembleRejects(t *testing.T) {
+// TestSpaceNewRejects: bad arguments to python -m hfgate.space new (what make space runs) stop
+// it with one clear line and status 2, before anything is written.
+func TestSpaceNewRejects(t *testing.T) {
 	t.Parallel()
+	requirePython(t)
 	tests := []struct {
 		name, backend, app, want string
 	}{
 		{name: "no backend folder", backend: "examples/nope", app: "app:app", want: "is not a folder"},
-		{name: "app without attribute", backend: "examples/chatbot", app: "app", want: "APP must be module:attribute"},
-		{name: "app with a path", backend: "examples/chatbot", app: "../app:app", want: "APP must be module:attribute"},
-		{name: "module not in backend", backend: "examples/chatbot", app: "server:app", want: "APP module server not found"},
+		{name: "app without attribute", backend: "examples/chatbot", app: "app", want: "--app must be module:attribute"},
+		{name: "app with a path", backend: "examples/chatbot", app: "../app:app", want: "--app must be module:attribute"},
+		{name: "module not in backend", backend: "examples/chatbot", app: "server:app", want: "--app module server not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			out := filepath.Join(t.TempDir(), "space")
-			cmd := exec.Command("bash", "examples/space/assemble.sh", tt.backend, tt.app, out)
+			cmd := exec.Command(e2ePython, "-m", "hfgate.space", "new", "--backend", tt.backend, "--app", tt.app,
+				"--out", out, "--requirement", "hfgate==1.0")
 			cmd.Dir = moduleRoot // the backends are named from the root, as make space names them
+			cmd.Env = []string{"PATH=/usr/bin:/bin", "PYTHONPATH=python", "PYTHONDONTWRITEBYTECODE=1"}
 			b, err := cmd.CombinedOutput()
 			if cmd.ProcessState == nil {
-				t.Fatalf("run assemble.sh: %v", err)
+				t.Fatalf("run hfgate.space new: %v", err)
 			}
 			if code := cmd.ProcessState.ExitCode(); code != 2 {
 				t.Errorf("exit code: got %d, want 2", code)
 			}
-			if got := string(b); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "assemble: ") || !strings.Contains(got, tt.want) {
-				t.Errorf("output: got %q, want one line starting assemble: and containing %q", got, tt.want)
+			if got := string(b); strings.Count(got, "\n") != 1 || !strings.HasPrefix(got, "hfgate.space: ") || !strings.Contains(got, tt.want) {
+				t.Errorf("output: got %q, want one line starting hfgate.space: and containing %q", got, tt.want)
 			}
 			if _, err := os.Stat(out); !os.IsNotExist(err) {
 				t.Errorf("OUT was created (%v), want nothing written", err)
 			}
 		})
 	}
-}
-
-func containsWord(words []string, w string) bool {
-	for _, x := range words {
-		if x == w {
-			return true
-		}
-	}
-	return false
 }
 
 func mustReadFile(t *testing.T, name string) string {
@@ -286,12 +348,50 @@ func mustReadFile(t *testing.T, name string) string {
 	return string(b)
 }
 
-// launcherDir is a folder with the launcher template as app.py, and bin/hfgate holding binary
-// (absent when nil), made non-executable so the launcher has to fix that.
+// requirePython skips (or in CI fails) the test when /usr/bin/python3 is missing.
+func requirePython(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(e2ePython); err != nil {
+		skipOrFail(t, "space: "+e2ePython+" is not installed")
+	}
+}
+
+// copyTree copies the regular files and folders under src (no __pycache__) to dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			if d.Name() == "__pycache__" {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copy %s to %s: %v", src, dst, err)
+	}
+}
+
+// launcherDir is a vendored Space folder in miniature: the three-line app.py, the hfgate
+// package as hfgate/, an empty backend/, and bin/hfgate holding binary (absent when nil),
+// non-executable so that the launcher has to fix that.
 func launcherDir(t *testing.T, binary []byte) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(mustReadFile(t, repoPath("examples", "space", "app.py"))), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte("import hfgate.space\n\nhfgate.space.run(\"app:app\")\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, repoPath("python", "hfgate"), filepath.Join(dir, "hfgate"))
+	if err := os.MkdirAll(filepath.Join(dir, "backend"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if binary != nil {
@@ -305,16 +405,25 @@ func launcherDir(t *testing.T, binary []byte) string {
 	return dir
 }
 
-// runLauncher runs python app.py in dir with env and returns stdout, stderr and the exit code.
-func runLauncher(t *testing.T, dir string, env ...string) (stdout, stderr string, code int) {
+// runLauncher runs python app.py in dir with env (as uid when it is not 0) and returns stdout,
+// stderr and the exit code.
+func runLauncher(t *testing.T, dir string, uid int, env ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	if _, err := os.Stat(e2ePython); err != nil {
-		skipOrFail(t, "space: "+e2ePython+" is not installed")
-	}
+	return launch(t, dir, []string{"app.py"}, uid, env...)
+}
+
+// launch runs python with args in the folder cwd, as runLauncher does.
+func launch(t *testing.T, cwd string, args []string, uid int, env ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	requirePython(t)
 	ctx := testContext(t, 20*time.Second)
-	cmd := exec.CommandContext(ctx, e2ePython, "app.py")
-	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "PYTHONDONTWRITEBYTECODE=1"}, env...)
+	cmd := exec.CommandContext(ctx, e2ePython, args...)
+	cmd.Dir = cwd
+	// No hfgate on PATH: the launcher must find the one in the folder.
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"}, env...)
+	if uid != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	}
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -347,7 +456,7 @@ func TestSpaceLauncherFails(t *testing.T) {
 		binary []byte // nil: no bin/hfgate at all
 		want   string
 	}{
-		{name: "missing", binary: nil, want: "bin/hfgate is missing"},
+		{name: "missing", binary: nil, want: "hfgate binary not found; looked in: "},
 		{name: "other architecture", binary: elfHeader(other), want: "bin/hfgate is built for "},
 		{name: "git lfs pointer", binary: []byte("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 10940578\n"), want: "Git LFS pointer"},
 		{name: "not an executable", binary: []byte("<html>404</html>\n"), want: "is not a Linux executable"},
@@ -355,7 +464,8 @@ func TestSpaceLauncherFails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			stdout, stderr, code := runLauncher(t, launcherDir(t, tt.binary))
+			dir := launcherDir(t, tt.binary)
+			stdout, stderr, code := runLauncher(t, dir, 0)
 			if code != 1 {
 				t.Errorf("exit code: got %d, want 1", code)
 			}
@@ -364,6 +474,9 @@ func TestSpaceLauncherFails(t *testing.T) {
 			}
 			if strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "app.py: ") || !strings.Contains(stderr, tt.want) {
 				t.Errorf("stderr: got %q, want one line starting app.py: and containing %q", stderr, tt.want)
+			}
+			if tt.binary == nil && !strings.Contains(stderr, filepath.Join(dir, "bin", "hfgate")+" (target layout)") {
+				t.Errorf("stderr: got %q, want the folder's bin/hfgate among the places looked in", stderr)
 			}
 		})
 	}
@@ -391,7 +504,7 @@ func TestSpaceLauncherEnvironment(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		t.Parallel()
 		dir := launcherDir(t, envBinary)
-		out, stderr, code := runLauncher(t, dir, "OPENAI_API_KEY=sk-kept-as-is")
+		out, stderr, code := runLauncher(t, dir, 0, "OPENAI_API_KEY=sk-kept-as-is", "PORT=7861")
 		if code != 0 {
 			t.Fatalf("exit code %d, stderr %q", code, stderr)
 		}
@@ -415,15 +528,33 @@ func TestSpaceLauncherEnvironment(t *testing.T) {
 				t.Errorf("%s: got %q, want %q", k, env[k], v)
 			}
 		}
+		// Without GRADIO_SERVER_PORT, a PORT is not the Space's (gradio's SSR sets 7861).
+		if v, ok := env["PORT"]; ok {
+			t.Errorf("PORT passed on as %q, want it dropped without GRADIO_SERVER_PORT", v)
+		}
 		st, err := os.Stat(filepath.Join(dir, "bin", "hfgate"))
 		if err != nil || st.Mode().Perm()&0o111 != 0o111 {
 			t.Errorf("bin/hfgate mode after launch: %v (%v), want executable by all", st.Mode(), err)
 		}
 	})
 
+	// Some runtimes import app.py rather than run it: run() execs at import all the same, and
+	// finds backend/ beside app.py whatever the working directory.
+	t.Run("imported from elsewhere", func(t *testing.T) {
+		t.Parallel()
+		dir := launcherDir(t, envBinary)
+		out, stderr, code := launch(t, t.TempDir(), []string{"-c", "import app; raise SystemExit('app.py returned')"}, 0, "PYTHONPATH="+dir)
+		if code != 0 {
+			t.Fatalf("exit code %d, stderr %q", code, stderr)
+		}
+		if env := parse(t, out); env["UPSTREAM_DIR"] != filepath.Join(dir, "backend") {
+			t.Errorf("UPSTREAM_DIR: got %q, want %s", env["UPSTREAM_DIR"], filepath.Join(dir, "backend"))
+		}
+	})
+
 	t.Run("space sets UPSTREAM_CMD", func(t *testing.T) {
 		t.Parallel()
-		out, stderr, code := runLauncher(t, launcherDir(t, envBinary), "UPSTREAM_CMD=python serve.py", "PYTHONUNBUFFERED=0")
+		out, stderr, code := runLauncher(t, launcherDir(t, envBinary), 0, "UPSTREAM_CMD=python serve.py", "PYTHONUNBUFFERED=0")
 		if code != 0 {
 			t.Fatalf("exit code %d, stderr %q", code, stderr)
 		}
@@ -440,13 +571,46 @@ func TestSpaceLauncherEnvironment(t *testing.T) {
 
 	t.Run("space sets UPSTREAM_URL", func(t *testing.T) {
 		t.Parallel()
-		out, stderr, code := runLauncher(t, launcherDir(t, envBinary), "UPSTREAM_URL=http://127.0.0.1:8123")
+		out, stderr, code := runLauncher(t, launcherDir(t, envBinary), 0, "UPSTREAM_URL=http://127.0.0.1:8123")
 		if code != 0 {
 			t.Fatalf("exit code %d, stderr %q", code, stderr)
 		}
 		env := parse(t, out)
 		if env["UPSTREAM_URL"] != "http://127.0.0.1:8123" || !strings.Contains(env["UPSTREAM_CMD"], " --port 8123 ") {
 			t.Errorf("got UPSTREAM_URL %q, UPSTREAM_CMD %q; want uvicorn on the URL's port 8123", env["UPSTREAM_URL"], env["UPSTREAM_CMD"])
+		}
+	})
+
+	// A binary committed without its mode (an HTTP upload) in a folder this user cannot write:
+	// the launcher runs an executable copy instead of failing.
+	t.Run("not executable in a read-only folder", func(t *testing.T) {
+		t.Parallel()
+		if os.Geteuid() != 0 {
+			skipOrFail(t, "space: running as uid 1000 needs root")
+		}
+		dir := launcherDir(t, envBinary)
+		tmp := t.TempDir()
+		for _, d := range []string{filepath.Dir(dir), dir, filepath.Dir(tmp)} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(tmp, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, code := runLauncher(t, dir, 1000, "TMPDIR="+tmp)
+		if code != 0 {
+			t.Fatalf("exit code %d, stderr %q", code, stderr)
+		}
+		if env := parse(t, out); env["UPSTREAM_DIR"] != filepath.Join(dir, "backend") {
+			t.Errorf("the copy did not run: got output %q", out)
+		}
+		if st, err := os.Stat(filepath.Join(dir, "bin", "hfgate")); err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("bin/hfgate: mode %v (%v), want it left 0644", st.Mode(), err)
+		}
+		copies, _ := filepath.Glob(filepath.Join(tmp, "hfgate-*", "hfgate"))
+		if len(copies) != 1 {
+			t.Errorf("executable copies in TMPDIR: got %q, want one", copies)
 		}
 	})
 }

@@ -60,7 +60,9 @@ type Supervisor struct {
 
 	// Env is the child's full environment, as "KEY=value" strings. Nil means
 	// the gateway's own environment. The caller adds PYTHONUNBUFFERED=1 so
-	// that a Python child's output is relayed as it is written.
+	// that a Python child's output is relayed as it is written. Its MEMORY
+	// (set by Hugging Face on a Space, e.g. "16Gi") is quoted in the hint
+	// for a SIGKILL the gateway did not send; with nil Env there is none.
 	Env []string
 
 	// Logger receives the supervisor's events and the child's output, one
@@ -125,6 +127,16 @@ type Exit struct {
 	Signal string
 	// RunTime is how long the child ran; 0 when the start failed.
 	RunTime time.Duration
+	// PeakRSS is the child's peak resident set size in bytes (ru_maxrss
+	// from the wait that reaped it); 0 when the start failed. It covers the
+	// child and the descendants it reaped itself, not grandchildren that
+	// outlived it, and is never below the gateway's own peak when the child
+	// started (see peakRSS).
+	PeakRSS int64
+	// Hint says what most likely killed the child when the exit alone does
+	// not: set for a SIGKILL the gateway did not send (on a Space, usually
+	// the out-of-memory killer); empty otherwise.
+	Hint string
 	// Err is the start error; nil when the child started.
 	Err error
 	// Restarts is how many restarts preceded this run (0 for the first).
@@ -161,6 +173,15 @@ type ExitSummary struct {
 	// RunTime is how long the child ran, rounded to milliseconds, as a Go
 	// duration string such as "1.5s".
 	RunTime string `json:"run_time"`
+	// PeakRSSBytes is the child's peak resident set size in bytes (see
+	// Exit.PeakRSS); 0 (omitted) when the start failed.
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
+	// PeakRSS is PeakRSSBytes for people, in binary units ("312MiB",
+	// "15.8GiB"), as in the "upstream exited" log line.
+	PeakRSS string `json:"peak_rss,omitempty"`
+	// Hint is Exit.Hint: a fixed sentence (with the Space's MEMORY value at
+	// most), never error text.
+	Hint string `json:"hint,omitempty"`
 	// At is when the exit was observed.
 	At time.Time `json:"at"`
 }
@@ -316,11 +337,16 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.update(func(st *Status) {
 			st.PID = 0
 			st.LastExit = &ExitSummary{
-				Code:        ev.Code,
-				Signal:      ev.Signal,
-				StartFailed: ev.Err != nil,
-				RunTime:     ev.RunTime.Round(time.Millisecond).String(),
-				At:          exitAt,
+				Code:         ev.Code,
+				Signal:       ev.Signal,
+				StartFailed:  ev.Err != nil,
+				RunTime:      ev.RunTime.Round(time.Millisecond).String(),
+				PeakRSSBytes: ev.PeakRSS,
+				Hint:         ev.Hint,
+				At:           exitAt,
+			}
+			if ev.PeakRSS > 0 {
+				st.LastExit.PeakRSS = formatBytes(ev.PeakRSS)
 			}
 			st.NextAttempt = ev.NextAttempt
 			if !stopping {
@@ -391,11 +417,15 @@ func (s *Supervisor) runOnce(ctx context.Context, cfg settings, restarts int) Ex
 	ev := Exit{PID: c.pid, Code: -1, RunTime: runTime, Restarts: restarts}
 	if ps := c.cmd.ProcessState; ps != nil {
 		ev.Code = ps.ExitCode()
+		ev.PeakRSS = peakRSS(ps)
 		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			ev.Code = -1
 			ev.Signal = unix.SignalName(ws.Signal())
 			if ev.Signal == "" {
 				ev.Signal = fmt.Sprintf("signal %d", int(ws.Signal()))
+			}
+			if ws.Signal() == syscall.SIGKILL && !c.killedByUs() {
+				ev.Hint = oomHint(memoryLimit(s.Env))
 			}
 		}
 	}
@@ -428,7 +458,7 @@ func (s *Supervisor) stop(ctx context.Context, c *childProcess, timeout time.Dur
 // logExit logs one exit or failed start: at Warn (Error for a failed start)
 // while supervising, at Info when the exit is part of a shutdown.
 func (s *Supervisor) logExit(ctx context.Context, ev Exit, stopping bool) {
-	attrs := make([]slog.Attr, 0, 6)
+	attrs := make([]slog.Attr, 0, 9)
 	if ev.Err != nil {
 		attrs = append(attrs, slog.Any("err", ev.Err), slog.Int("restarts", ev.Restarts))
 		if !ev.NextAttempt.IsZero() {
@@ -443,11 +473,18 @@ func (s *Supervisor) logExit(ctx context.Context, ev Exit, stopping bool) {
 	} else {
 		attrs = append(attrs, slog.Int("code", ev.Code))
 	}
-	attrs = append(attrs, slog.Duration("run_time", ev.RunTime), slog.Int("restarts", ev.Restarts))
+	attrs = append(attrs, slog.Duration("run_time", ev.RunTime))
+	if ev.PeakRSS > 0 {
+		attrs = append(attrs, slog.String("peak_rss", formatBytes(ev.PeakRSS)), slog.Int64("peak_rss_bytes", ev.PeakRSS))
+	}
+	attrs = append(attrs, slog.Int("restarts", ev.Restarts))
 	level := slog.LevelInfo
 	if !stopping {
 		level = slog.LevelWarn
 		attrs = append(attrs, slog.Time("next_attempt", ev.NextAttempt))
+	}
+	if ev.Hint != "" {
+		attrs = append(attrs, slog.String("hint", ev.Hint))
 	}
 	s.Logger.LogAttrs(ctx, level, "upstream exited", attrs...)
 }
@@ -462,6 +499,7 @@ type childProcess struct {
 
 	mu     sync.Mutex
 	reaped bool // the leader is (about to be) reaped: its PID may be reused
+	killed bool // signal sent SIGKILL to the group (stop's escalation)
 }
 
 // startChild starts the child in a new process group with its stdout and
@@ -579,7 +617,18 @@ func (c *childProcess) signal(sig syscall.Signal) {
 	if c.reaped {
 		return
 	}
-	_ = unix.Kill(-c.pid, sig)
+	if unix.Kill(-c.pid, sig) == nil && sig == syscall.SIGKILL {
+		c.killed = true
+	}
+}
+
+// killedByUs reports whether signal sent SIGKILL to the child's group, so
+// that a SIGKILL exit is the gateway's own doing. The group kill in wait
+// does not count: it comes after the leader's exit.
+func (c *childProcess) killedByUs() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.killed
 }
 
 // drain waits for both relays to reach EOF and closes the pipes. It reports

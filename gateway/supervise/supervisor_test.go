@@ -199,6 +199,20 @@ func procState(pid int) string {
 	return s[i+2 : i+3]
 }
 
+// jsonObject marshals v and decodes it again as a JSON object, to check the
+// keys a client sees; b is the JSON, for messages.
+func jsonObject(t *testing.T, v any) (b []byte, m map[string]any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return b, m
+}
+
 func parsePID(t *testing.T, s string) int {
 	t.Helper()
 	n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -598,14 +612,7 @@ func TestSupervisorStatus(t *testing.T) {
 		t.Errorf("got last exit %+v, want code -1, signal SIGTERM, run time set", le)
 	}
 
-	b, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	b, m := jsonObject(t, st)
 	for _, key := range []string{"state", "restarts", "last_exit", "next_attempt", "started_at"} {
 		if _, ok := m[key]; !ok {
 			t.Errorf("status JSON %s: missing key %q", b, key)
@@ -615,7 +622,7 @@ func TestSupervisorStatus(t *testing.T) {
 		t.Errorf("status JSON %s: got pid without a running child", b)
 	}
 	le, _ := m["last_exit"].(map[string]any)
-	for _, key := range []string{"code", "signal", "run_time", "at"} {
+	for _, key := range []string{"code", "signal", "run_time", "peak_rss_bytes", "peak_rss", "at"} {
 		if _, ok := le[key]; !ok {
 			t.Errorf("status JSON %s: last_exit misses key %q", b, key)
 		}
