@@ -513,7 +513,7 @@ kills:
 	// Where the 503s came from: held until the deadline, or answered at once in which state.
 	why := map[string]int{}
 	g.logs.count(func(l logLine) bool {
-		if l.msg() == "request" && l.attr("status") == "503" {
+		if l.msg() == "request" && l.attr("path") == "/chat" && l.attr("status") == "503" {
 			why["upstream="+l.attr("upstream")+" held="+strconv.FormatBool(l.attr("held") != "")]++
 		}
 		return false

@@ -105,6 +105,9 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 	}
 	var nextStart func() time.Time
 	if g.supervisor != nil {
+		// A child that passed its health check started well: its next crash restarts it after
+		// the shortest backoff (see supervise.Supervisor.Healthy).
+		g.readiness.onReady = g.supervisor.Healthy
 		g.answers.child = g.supervisor.Status
 		nextStart = func() time.Time { return g.supervisor.Status().NextAttempt }
 	}

@@ -55,6 +55,7 @@ type Readiness struct {
 	lastBoot    time.Duration // the last child start to ready (no backoff wait in it); 0 = none seen
 	missing     []string      // names of missing required variables (misconfigured only)
 	changed     chan struct{} // closed (and replaced) at every transition; see Changed
+	onReady     func()        // called (under the lock) at each transition to ready; nil = none
 }
 
 // NewReadiness returns a state machine in StateStarting. now defaults to time.Now.
@@ -185,6 +186,9 @@ func (r *Readiness) transitionLocked(to State, reason string) bool {
 	attrs := []any{"from", string(from), "to", string(to), "reason", reason, "in_state", now.Sub(r.since).Round(time.Millisecond)}
 	switch {
 	case to == StateReady:
+		if r.onReady != nil {
+			r.onReady()
+		}
 		r.lastStartup = now.Sub(r.downSince)
 		if !r.startedAt.Before(r.downSince) {
 			r.lastBoot = now.Sub(r.startedAt)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -87,8 +88,8 @@ type Supervisor struct {
 	MaxBackoff time.Duration
 
 	// StableAfter is the run time after which an exit is not counted as a
-	// consecutive failure: the next wait starts again at MinBackoff. Zero
-	// means 30s.
+	// consecutive failure: the next wait starts again at MinBackoff. A run
+	// marked Healthy counts as stable whatever its length. Zero means 30s.
 	StableAfter time.Duration
 
 	// MaxLineBytes bounds one relayed line; longer lines are cut, logged with
@@ -109,6 +110,8 @@ type Supervisor struct {
 	// (negative results count as zero). Nil means a uniform random
 	// adjustment of up to +-20%.
 	Jitter func(d time.Duration) time.Duration
+
+	healthy atomic.Bool // the current run was marked Healthy
 
 	mu     sync.Mutex
 	active bool // Run is in progress
@@ -286,6 +289,13 @@ func (s *Supervisor) update(f func(st *Status)) {
 	f(&s.status)
 }
 
+// Healthy marks the running child as started successfully (the gateway calls it when the
+// child passes its health check): when it exits, the next restart waits MinBackoff again. A
+// backend killed while serving (the out-of-memory killer, a poison request) so comes back at
+// once, while one that cannot get as far as its health check keeps backing off. Safe to call
+// from any goroutine; a call while no child runs has no effect on later runs.
+func (s *Supervisor) Healthy() { s.healthy.Store(true) }
+
 // Run supervises the child until ctx is done: it starts the child, relays its
 // output, waits for it to exit, waits out the backoff and starts it again.
 // When ctx is done it sends SIGTERM to the child's process group, SIGKILL to
@@ -326,7 +336,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 		stopping := ctx.Err() != nil
 		var delay time.Duration
-		if ev.Err == nil && ev.RunTime >= cfg.stableAfter {
+		if ev.Err == nil && (ev.RunTime >= cfg.stableAfter || s.healthy.Load()) {
 			failures = 0
 		}
 		if !stopping {
@@ -376,6 +386,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 // first) and for its output to be relayed, and describes the exit.
 // NextAttempt is left for the caller.
 func (s *Supervisor) runOnce(ctx context.Context, cfg settings, restarts int) Exit {
+	s.healthy.Store(false)
 	s.update(func(st *Status) {
 		st.State = Starting
 		st.Restarts = restarts

@@ -354,6 +354,7 @@ func TestSupervisorBackoff(t *testing.T) {
 		name        string
 		script      string
 		stableAfter time.Duration
+		healthy     []int // runs marked Healthy (from OnStart, so before their exit is handled)
 		want        []time.Duration
 	}{
 		{
@@ -377,6 +378,14 @@ func TestSupervisorBackoff(t *testing.T) {
 			stableAfter: 500 * ms,
 			want:        []time.Duration{5 * ms, 10 * ms, 5 * ms, 10 * ms, 20 * ms, 40 * ms},
 		},
+		{
+			// Runs 1 and 2 passed their health check: each starts the backoff over.
+			name:        "resets after a healthy run",
+			script:      "exit 1",
+			stableAfter: time.Hour,
+			healthy:     []int{1, 2},
+			want:        []time.Duration{5 * ms, 5 * ms, 5 * ms, 10 * ms, 20 * ms, 40 * ms},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -388,6 +397,14 @@ func TestSupervisorBackoff(t *testing.T) {
 				s.MaxBackoff = 40 * ms
 				s.StableAfter = tt.stableAfter
 				s.Jitter = j.Jitter
+				start, run := s.OnStart, 0
+				s.OnStart = func(pid int) {
+					if slices.Contains(tt.healthy, run) {
+						s.Healthy()
+					}
+					run++
+					start(pid)
+				}
 			})
 			for i := range tt.want {
 				sv.Start(t)
