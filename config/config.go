@@ -76,8 +76,9 @@ type Config struct {
 
 	// UpstreamMaxBackoff caps the wait before restarting a child that keeps
 	// crashing; the wait starts at 0.5 s (or this, if smaller) and doubles
-	// per crash until the child has run 30 s. > 0.
-	UpstreamMaxBackoff time.Duration `env:"UPSTREAM_MAX_BACKOFF" envDefault:"30s" help:"longest wait before restarting a crashing UPSTREAM_CMD child (doubles from 0.5s)"`
+	// per crash until the child has run 30 s or passed its health check.
+	// > 0.
+	UpstreamMaxBackoff time.Duration `env:"UPSTREAM_MAX_BACKOFF" envDefault:"30s" help:"longest wait before restarting a crashing UPSTREAM_CMD child (doubles from 0.5s; starts over after a healthy run)"`
 
 	// RequiredEnv names variables (typically secrets) that must be set and
 	// non-empty for the backend to work; see Missing. Valid names, without

@@ -2,7 +2,8 @@ package e2e
 
 // Soak: the real hfgate binary with the real example backend under a mixed load for
 // HFGATE_SOAK (JSON chat, event streams, WebSockets, and clients that abort streams, requests
-// and WebSockets half way). Afterwards the gateway's goroutines, open file descriptors and
+// and WebSockets half way), with the backend killed (SIGKILL) every 15 s so that requests are
+// held while it restarts. Afterwards the gateway's goroutines, open file descriptors and
 // RSS must come back to their baseline. Goroutines are read from the Go runtime through the
 // gateway's own Prometheus listener (METRICS_ADDR, a loopback port of its own, never the
 // public one); descriptors and RSS from /proc/<pid>.
@@ -20,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,26 +54,36 @@ func (g gauges) String() string {
 // readGauges reads the gateway's goroutines from its metrics listener and the rest from /proc.
 func readGauges(ctx context.Context, metricsURL string, pid int) (gauges, error) {
 	g := gauges{fds: procFDs(pid), rssKB: procStatus(pid, "VmRSS"), threads: procStatus(pid, "Threads")}
+	v, ok, err := scrapeMetric(ctx, metricsURL, "go_goroutines")
+	if err == nil && !ok {
+		err = errors.New("no go_goroutines in the metrics")
+	}
+	g.goroutines = int(v)
+	return g, err
+}
+
+// scrapeMetric reads one series (name and labels, as exposed) from the gateway's metrics
+// listener; ok is false when it is absent.
+func scrapeMetric(ctx context.Context, metricsURL, series string) (v float64, ok bool, err error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
 	// A connection per scrape, so the reading itself leaves nothing open.
 	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
 	if err != nil {
-		return g, fmt.Errorf("scrape metrics: %w", err)
+		return 0, false, fmt.Errorf("scrape metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			f, err := strconv.ParseFloat(v, 64)
+		if s, found := strings.CutPrefix(sc.Text(), series+" "); found {
+			v, err := strconv.ParseFloat(s, 64)
 			if err != nil {
-				return g, fmt.Errorf("go_goroutines %q: %w", v, err)
+				return 0, false, fmt.Errorf("%s %q: %w", series, s, err)
 			}
-			g.goroutines = int(f)
-			return g, nil
+			return v, true, nil
 		}
 	}
-	return g, errors.New("no go_goroutines in the metrics")
+	return 0, false, sc.Err()
 }
 
 func TestSoak(t *testing.T) {
@@ -185,10 +197,34 @@ func TestSoak(t *testing.T) {
 			}
 		}
 	}()
+	// The crasher: every 15 s, kill -9 the child; what arrives meanwhile is held.
+	kills := 0
+	crashed := make(chan struct{})
+	go func() {
+		defer close(crashed)
+		tick := time.NewTicker(15 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-soakCtx.Done():
+				return
+			case <-tick.C:
+			}
+			rb, _ := g.awaitReady(soakCtx, 20*time.Millisecond)
+			if soakCtx.Err() != nil || rb.Supervisor == nil {
+				return
+			}
+			if err := syscall.Kill(rb.Supervisor.PID, syscall.SIGKILL); err == nil {
+				kills++
+			}
+		}
+	}()
 	start := time.Now()
 	runLoad(soakCtx, 0)
 	stop()
 	<-sampled
+	<-crashed
+	g.awaitReady(ctx, 20*time.Millisecond)
 	took := time.Since(start)
 	after := settle("after the soak", base)
 
@@ -199,10 +235,35 @@ func TestSoak(t *testing.T) {
 	if len(samples) > 1 {
 		t.Logf("RSS samples (kB, every 5 s): first %d, last %d", samples[0].rssKB, samples[len(samples)-1].rssKB)
 	}
+	held, _, err := scrapeMetric(ctx, metricsURL, `hfgate_hold_outcomes_total{outcome="forwarded"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kills %d; held and then forwarded: %.0f", kills, held)
+	if kills > 0 && held == 0 {
+		t.Errorf("%d kills but no request was held and forwarded", kills)
+	}
+	// A kill can cost each worker the one request it has in flight (it reached the dying
+	// backend, so it is never replayed): a 503, a stream ended early, a WebSocket cut. Those
+	// are allowed up to one per worker and kill; anything else never.
 	good := map[string]bool{"json:answered": true, "sse:done": true, "ws:answered": true, "abort:aborted": true}
+	crashCost := map[string]bool{"json:not_ready": true, "sse:not_ready": true, "sse:ended_cleanly": true,
+		"ws:read_error": true, "ws:dial_error": true, "abort:not_ready": true}
+	workers := map[string]int{"json": jsonWorkers, "sse": sseWorkers, "ws": wsWorkers, "abort": abortWorkers}
+	costs := map[string]int{}
 	for k, n := range out.counts {
-		if !good[k] {
+		kind, _, _ := strings.Cut(k, ":")
+		switch {
+		case good[k]:
+		case crashCost[k] || strings.HasPrefix(k, "abort:"):
+			costs[kind] += n
+		default:
 			t.Errorf("%d outcomes %q; examples %q", n, k, out.examples)
+		}
+	}
+	for kind, n := range costs {
+		if n > kills*workers[kind] {
+			t.Errorf("%s: %d requests lost to kills, want at most %d (one per worker and kill); %s; examples %q", kind, n, kills*workers[kind], out, out.examples)
 		}
 	}
 	// RSS: Go returns freed memory to the system lazily, so it may stay above the baseline;
