@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hfgate/hfgate/middleware"
@@ -30,10 +31,12 @@ type flight struct {
 	attempts int         // GotConn calls: Transport retries on a reused connection inside one RoundTrip
 }
 
-// connMark is a connection an attempt was given and how much had been written to it by then.
+// connMark is a connection an attempt was given and how much had been written to it by then;
+// peerClosed says the upstream had already closed it (see meteredConn.peerClosed).
 type connMark struct {
-	conn    *meteredConn
-	written int64
+	conn       *meteredConn
+	written    int64
+	peerClosed bool
 }
 
 type flightKey struct{}
@@ -62,6 +65,9 @@ func (f *flight) gotConn(info httptrace.GotConnInfo) {
 		mark := connMark{conn: mc}
 		if mc != nil {
 			mark.written = mc.written.Load()
+			// Only a reused connection can have been closed by the upstream already; the
+			// check is one non-blocking syscall.
+			mark.peerClosed = info.Reused && mc.peerClosed()
 		}
 		f.conns[f.attempts] = mark
 	}
@@ -69,14 +75,15 @@ func (f *flight) gotConn(info httptrace.GotConnInfo) {
 }
 
 // mayHaveReached reports whether any byte of the request may have gone to the upstream: some
-// connection it was given was written to after that. A connection that is not a meteredConn,
-// or more attempts than recorded, count as reached.
+// connection it was given was written to after that, and had not been closed by the upstream
+// before. A connection that is not a meteredConn, or more attempts than recorded, count as
+// reached.
 func (f *flight) mayHaveReached() bool {
 	if f.attempts > len(f.conns) {
 		return true
 	}
 	for _, m := range f.conns[:f.attempts] {
-		if m.conn == nil || m.conn.written.Load() > m.written {
+		if m.conn == nil || !m.peerClosed && m.conn.written.Load() > m.written {
 			return true
 		}
 	}
@@ -189,7 +196,28 @@ func (b *unreadBody) Close() error { return nil }
 // attempt can tell (with the flight's GotConn mark) whether any byte of its request went out.
 type meteredConn struct {
 	net.Conn
+	raw     syscall.RawConn // nil when the connection has no file descriptor (tests)
 	written atomic.Int64
+}
+
+// peerClosed reports whether the upstream has already closed the connection (its FIN is waiting
+// to be read): a backend that died, or closed an idle keep-alive connection. What is written to
+// such a connection is never read by the backend, though the write itself succeeds: the kernel
+// takes the bytes and the peer answers with a reset. Transport hands out such a connection when
+// its reader has not yet seen the close, which is likely in the moment a backend is killed. It
+// peeks, without blocking and without taking anything from Transport's reader. (A peer that
+// half-closed to go on reading would be misread; uvicorn and HTTP/1 backends do not.)
+func (c *meteredConn) peerClosed() bool {
+	if c.raw == nil {
+		return false
+	}
+	closed := false
+	_ = c.raw.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		closed = n == 0 && err == nil
+	})
+	return closed
 }
 
 func (c *meteredConn) Write(p []byte) (int, error) {
@@ -205,6 +233,10 @@ func meteredDialer(dial func(ctx context.Context, network, addr string) (net.Con
 		if err != nil {
 			return nil, err
 		}
-		return &meteredConn{Conn: c}, nil
+		mc := &meteredConn{Conn: c}
+		if sc, ok := c.(syscall.Conn); ok {
+			mc.raw, _ = sc.SyscallConn()
+		}
+		return mc, nil
 	}
 }

@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // countingUpstream wraps newUpstream's routes and counts the requests to each path that reached
@@ -168,4 +172,60 @@ func readBody(t *testing.T, res *http.Response) string {
 		t.Fatalf("read body: %v", err)
 	}
 	return string(b)
+}
+
+// TestMeteredConnPeerClosed: a connection whose peer has closed it is seen as closed before
+// anything is written to it; an open one is not, nor one with data waiting, and the check takes
+// nothing from the reader.
+func TestMeteredConnPeerClosed(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := meteredDialer((&net.Dialer{}).DialContext)(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mc := c.(*meteredConn)
+	peer := <-accepted
+	if mc.peerClosed() {
+		t.Error("open connection reported closed")
+	}
+	if _, err := peer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	awaitReadable(t, mc, unix.POLLIN)
+	if mc.peerClosed() {
+		t.Error("connection with data waiting reported closed")
+	}
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(mc, b); err != nil || b[0] != 'x' {
+		t.Fatalf("read %q, %v; want the peer's byte (the check must not take it)", b, err)
+	}
+	peer.Close()
+	awaitReadable(t, mc, unix.POLLRDHUP)
+	if !mc.peerClosed() {
+		t.Error("closed connection not reported closed")
+	}
+}
+
+// awaitReadable blocks until the connection's socket has events (the kernel's own wait).
+func awaitReadable(t *testing.T, mc *meteredConn, events int16) {
+	t.Helper()
+	var perr error
+	if err := mc.raw.Control(func(fd uintptr) {
+		_, perr = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: events}}, 5000)
+	}); err != nil || perr != nil {
+		t.Fatalf("poll: %v %v", err, perr)
+	}
 }

@@ -129,6 +129,16 @@ async def ws_chat(ws: WebSocket) -> None:
         pass
 
 
+@app.get("/admin/poison")
+async def poison() -> dict:
+    # A poison request: the backend dies while handling it, before any answer.
+    # The gateway must not send it again (it would crash the fresh backend too).
+    if os.environ.get("EXAMPLE_ALLOW_CRASH") != "1":
+        raise HTTPException(status_code=404, detail="Not Found")
+    log.warning("poison request: exiting with status 3 before answering")
+    os._exit(3)
+
+
 @app.post("/admin/crash", status_code=202)
 async def crash() -> dict:
     if os.environ.get("EXAMPLE_ALLOW_CRASH") != "1":
