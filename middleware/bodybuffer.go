@@ -68,7 +68,8 @@ func (c BodyBufferConfig) withDefaults() BodyBufferConfig {
 //   - GetBody: a fresh reader of the same bytes, for Transport's own retry
 //     and for a replay;
 //   - ContentLength: the body's length, and TransferEncoding nil, so that a
-//     chunked body that turned out small goes on with a Content-Length.
+//     chunked body that turned out small goes on with a Content-Length;
+//   - no Expect header: a 100-continue expectation was met by this hop.
 //
 // The whole body must arrive within cfg.Timeout of the start of the read
 // (a read deadline on the connection, cleared afterwards); else the request
@@ -141,6 +142,9 @@ func (cfg BodyBufferConfig) read(c echo.Context, req *http.Request) error {
 	}
 	req.ContentLength = int64(len(buf))
 	req.TransferEncoding = nil
+	// The client's 100-continue was answered when the body was read (net/http sends it on the
+	// first read); forwarded, it would only hold the body back for the upstream's own.
+	req.Header.Del("Expect")
 	if len(buf) == 0 {
 		// An empty chunked body: what net/http uses for no body.
 		req.Body = http.NoBody

@@ -32,6 +32,7 @@ type bodySeen struct {
 	inMemory         bool
 	getBody          string // what GetBody returned; "-" when GetBody is nil
 	original         bool   // the body is the one the server gave, not replaced
+	expect           string // the Expect header
 }
 
 // bodyBufferServer runs BodyLimit(maxBody) and BodyBuffer(cfg) in front of a handler that
@@ -72,6 +73,7 @@ func bodyBufferServer(t *testing.T, maxBody int64, cfg BodyBufferConfig, before 
 			inMemory:         reflect.TypeOf(r.Body) == inMemoryType,
 			getBody:          "-",
 			original:         r.Body == originalBody.Load(),
+			expect:           r.Header.Get("Expect"),
 		}
 		if r.GetBody != nil {
 			rc, err := r.GetBody()
@@ -109,6 +111,7 @@ func TestBodyBuffer(t *testing.T) {
 		method  string
 		body    string
 		chunked bool // send the body chunked (no Content-Length)
+		expect  bool // send Expect: 100-continue
 		maxBody int64
 
 		wantStatus int
@@ -118,6 +121,10 @@ func TestBodyBuffer(t *testing.T) {
 			want: &bodySeen{body: small, contentLength: 200, inMemory: true, getBody: small}},
 		{name: "small chunked goes on with a Content-Length", method: "POST", body: small, chunked: true, wantStatus: 200,
 			want: &bodySeen{body: small, contentLength: 200, inMemory: true, getBody: small}},
+		{name: "100-continue is met here", method: "POST", body: small, expect: true, wantStatus: 200,
+			want: &bodySeen{body: small, contentLength: 200, inMemory: true, getBody: small}},
+		{name: "100-continue of a streamed body goes on", method: "POST", body: large, expect: true, wantStatus: 200,
+			want: &bodySeen{body: large, contentLength: int64(len(large)), getBody: "-", original: true, expect: "100-continue"}},
 		{name: "chunked at the limit is read whole", method: "PUT", body: atLimit, chunked: true, wantStatus: 200,
 			want: &bodySeen{body: atLimit, contentLength: limit, inMemory: true, getBody: atLimit}},
 		{name: "Content-Length at the limit is read whole", method: "POST", body: atLimit, wantStatus: 200,
@@ -147,6 +154,9 @@ func TestBodyBuffer(t *testing.T) {
 			req, err := http.NewRequestWithContext(t.Context(), tt.method, srv.URL+"/x", body)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.expect {
+				req.Header.Set("Expect", "100-continue")
 			}
 			resp, err := srv.Client().Do(req)
 			if err != nil {
