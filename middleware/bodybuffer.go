@@ -33,6 +33,9 @@ type BodyBufferConfig struct {
 	// a body that has not arrived by then is answered 408.
 	// Default (0 or negative): DefaultBodyReadTimeout (30s).
 	//
+	// It is a read deadline on the connection, so it runs on the real clock
+	// (there is no clock to inject).
+	//
 	// Security: without it a client sending a byte now and then holds its
 	// request, and its buffer, for as long as it likes.
 	Timeout time.Duration
@@ -64,7 +67,8 @@ func (c BodyBufferConfig) withDefaults() BodyBufferConfig {
 //
 //   - Body: an io.NopCloser around a *bytes.Reader, a reader that
 //     http.Transport knows does not block, so it sends the headers and the
-//     body in one write;
+//     body in one write (httputil.ReverseProxy wraps Body, which hides
+//     that; a reader from GetBody handed to Transport keeps it);
 //   - GetBody: a fresh reader of the same bytes, for Transport's own retry
 //     and for a replay;
 //   - ContentLength: the body's length, and TransferEncoding nil, so that a
