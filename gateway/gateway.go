@@ -219,6 +219,7 @@ func (g *Gateway) routes() *echo.Echo {
 		}))
 	}
 	e.Use(middleware.BodyLimit(middleware.BodyLimitConfig{Limit: g.cfg.MaxBodyBytes}))
+	e.Use(middleware.BodyBuffer(middleware.BodyBufferConfig{Limit: g.cfg.BufferBodyBytes, Timeout: g.cfg.BodyReadTimeout}))
 
 	// /healthz and /ready are the gateway's whatever the method: a POST /ready must not reach
 	// the upstream (nor get a 503 that reads like "not ready").

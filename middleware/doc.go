@@ -15,6 +15,7 @@
 //		middleware.Recover(middleware.RecoverConfig{Logger: logger}),
 //		middleware.CORS(middleware.CORSConfig{AllowOrigins: origins}),
 //		middleware.BodyLimit(middleware.BodyLimitConfig{Limit: limit}),
+//		middleware.BodyBuffer(middleware.BodyBufferConfig{Limit: small, Timeout: timeout}),
 //	)
 //
 // RequestID comes first so that every later middleware and every error
