@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,3 +174,43 @@ func BenchmarkCleanHandlerAccessLine(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// accessLineAttrs are the attributes of one access line as the gateway logs it (AccessLog's
+// six and the upstream state).
+var accessLineAttrs = []slog.Attr{
+	slog.String("method", "POST"), slog.String("path", "/chat"), slog.Int("status", 200),
+	slog.Duration("duration", 1234567), slog.Int64("bytes", 70),
+	slog.String("request_id", "0123456789abcdef0123456789abcdef"), slog.String("upstream", "ready"),
+}
+
+// BenchmarkAccessLine is one access line on the path main wires (the logger and, since the
+// buffered writer, the writer in front of stderr), in each format, to a discarding writer and
+// to /dev/null (a write syscall per line, or per flush) and to a file (what a redirected stderr
+// costs in the kernel).
+func BenchmarkAccessLine(b *testing.B) {
+	for _, format := range []string{"text", "json"} {
+		for _, out := range []string{"discard", "devnull", "file"} {
+			b.Run("format="+format+"/out="+out, func(b *testing.B) {
+				var w io.Writer = discard{}
+				if out != "discard" {
+					name := os.DevNull
+					if out == "file" {
+						name = filepath.Join(b.TempDir(), "log")
+					}
+					f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { _ = f.Close() })
+					w = f
+				}
+				log := NewLogger(w, LogOptions{Format: format})
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					log.LogAttrs(ctx, slog.LevelInfo, "request", accessLineAttrs...)
+				}
+			})
+		}
+	}
+}
