@@ -34,7 +34,9 @@ func NewLogger(w io.Writer, opts LogOptions) *slog.Logger {
 	} else {
 		next = tint.NewTextHandler(w, &tint.Options{Level: opts.Level, TimeFormat: time.RFC3339, NoColor: true})
 	}
-	return slog.New(newCleanHandler(next, opts.Secrets))
+	h := newCleanHandler(next, opts.Secrets)
+	h.render = opts.Format != "json"
+	return slog.New(h)
 }
 
 // cleanHandler is a slog.Handler that sanitises records before passing them on.
@@ -42,6 +44,9 @@ type cleanHandler struct {
 	next    slog.Handler
 	secrets []string          // values to mask, longest first so a secret containing another is masked whole
 	mask    *strings.Replacer // nil when there are no secrets
+	// render is set for tint's text format while no WithAttrs or WithGroup was applied: the
+	// attributes are then rendered into the message, in tint's own format (renderText).
+	render bool
 }
 
 func newCleanHandler(next slog.Handler, secrets []string) *cleanHandler {
@@ -65,16 +70,22 @@ func (h *cleanHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *cleanHandler) Handle(ctx context.Context, r slog.Record) error {
-	if !h.dirty(r) {
-		// The common case (an access line): nothing to clean, no copy of the record.
-		return h.next.Handle(ctx, r)
+	if h.dirty(r) {
+		out := slog.NewRecord(r.Time, r.Level, h.cleanMessage(r.Message), r.PC)
+		r.Attrs(func(a slog.Attr) bool {
+			out.AddAttrs(h.cleanAttr(a))
+			return true
+		})
+		r = out
 	}
-	out := slog.NewRecord(r.Time, r.Level, h.cleanMessage(r.Message), r.PC)
-	r.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(h.cleanAttr(a))
-		return true
-	})
-	return h.next.Handle(ctx, out)
+	// The common case (an access line) had nothing to clean and is passed on uncopied, or
+	// rendered.
+	if h.render {
+		if msg, ok := renderText(r); ok {
+			r = slog.NewRecord(r.Time, r.Level, msg, r.PC)
+		}
+	}
+	return h.next.Handle(ctx, r)
 }
 
 // dirty reports whether clean would change the record's message or any attribute.
@@ -113,11 +124,17 @@ func (h *cleanHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for i, a := range attrs {
 		cleaned[i] = h.cleanAttr(a)
 	}
-	return &cleanHandler{next: h.next.WithAttrs(cleaned), secrets: h.secrets, mask: h.mask}
+	return h.derive(func(next slog.Handler) slog.Handler { return next.WithAttrs(cleaned) })
 }
 
 func (h *cleanHandler) WithGroup(name string) slog.Handler {
-	return &cleanHandler{next: h.next.WithGroup(name), secrets: h.secrets, mask: h.mask}
+	return h.derive(func(next slog.Handler) slog.Handler { return next.WithGroup(name) })
+}
+
+// derive applies with to the next handler. Rendering stops: tint writes the handler's own
+// attributes after the message, and a group prefixes the record's keys.
+func (h *cleanHandler) derive(with func(slog.Handler) slog.Handler) *cleanHandler {
+	return &cleanHandler{next: with(h.next), secrets: h.secrets, mask: h.mask}
 }
 
 func (h *cleanHandler) cleanAttr(a slog.Attr) slog.Attr {
