@@ -27,21 +27,52 @@ type LogOptions struct {
 // from the message and from every string (and error) attribute, and secret values are masked.
 // The cleaning is what lets foreign text (child output, upstream error strings) be logged as an
 // attribute without garbling the Hugging Face log console or leaking a key.
+//
+// When w is a *LogWriter (as main wires it), the logger tells it which lines are access lines,
+// the ones it drops first when the reader stalls: records below warn with the message
+// "request" (middleware.AccessLog's), and debug records. The logger also reports the writer's
+// drops.
 func NewLogger(w io.Writer, opts LogOptions) *slog.Logger {
-	var next slog.Handler
-	if opts.Format == "json" {
-		next = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: opts.Level})
-	} else {
-		next = tint.NewTextHandler(w, &tint.Options{Level: opts.Level, TimeFormat: time.RFC3339, NoColor: true})
+	access := w
+	lw, buffered := w.(*LogWriter)
+	if buffered {
+		access = accessLines{lw}
 	}
-	h := newCleanHandler(next, opts.Secrets)
+	h := newCleanHandler(newFormatHandler(w, opts), opts.Secrets)
 	h.render = opts.Format != "json"
-	return slog.New(h)
+	h.access = h.next
+	if buffered {
+		h.access = newFormatHandler(access, opts)
+	}
+	logger := slog.New(h)
+	if buffered {
+		lw.attach(logger)
+	}
+	return logger
+}
+
+// newFormatHandler is the handler that formats records for w: tint's text (colourless) or
+// slog's JSON.
+func newFormatHandler(w io.Writer, opts LogOptions) slog.Handler {
+	if opts.Format == "json" {
+		return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: opts.Level})
+	}
+	return tint.NewTextHandler(w, &tint.Options{Level: opts.Level, TimeFormat: time.RFC3339, NoColor: true})
+}
+
+// accessMessage is the message of middleware.AccessLog's records.
+const accessMessage = "request"
+
+// isAccessLine reports whether r is a line the LogWriter may drop first: an access line below
+// warn (5xx access lines are warnings or errors and are kept like them), or a debug record.
+func isAccessLine(r slog.Record) bool {
+	return r.Level < slog.LevelInfo || (r.Level < slog.LevelWarn && r.Message == accessMessage)
 }
 
 // cleanHandler is a slog.Handler that sanitises records before passing them on.
 type cleanHandler struct {
-	next    slog.Handler
+	next    slog.Handler      // every record that is not an access line
+	access  slog.Handler      // access lines: next, or the same format on the LogWriter's droppable side
 	secrets []string          // values to mask, longest first so a secret containing another is masked whole
 	mask    *strings.Replacer // nil when there are no secrets
 	// render is set for tint's text format while no WithAttrs or WithGroup was applied: the
@@ -50,7 +81,7 @@ type cleanHandler struct {
 }
 
 func newCleanHandler(next slog.Handler, secrets []string) *cleanHandler {
-	h := &cleanHandler{next: next}
+	h := &cleanHandler{next: next, access: next}
 	var pairs []string
 	for _, s := range secrets {
 		if s == "" {
@@ -70,6 +101,10 @@ func (h *cleanHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *cleanHandler) Handle(ctx context.Context, r slog.Record) error {
+	next := h.next
+	if isAccessLine(r) {
+		next = h.access
+	}
 	if h.dirty(r) {
 		out := slog.NewRecord(r.Time, r.Level, h.cleanMessage(r.Message), r.PC)
 		r.Attrs(func(a slog.Attr) bool {
@@ -85,7 +120,7 @@ func (h *cleanHandler) Handle(ctx context.Context, r slog.Record) error {
 			r = slog.NewRecord(r.Time, r.Level, msg, r.PC)
 		}
 	}
-	return h.next.Handle(ctx, r)
+	return next.Handle(ctx, r)
 }
 
 // dirty reports whether clean would change the record's message or any attribute.
@@ -131,10 +166,15 @@ func (h *cleanHandler) WithGroup(name string) slog.Handler {
 	return h.derive(func(next slog.Handler) slog.Handler { return next.WithGroup(name) })
 }
 
-// derive applies with to the next handler. Rendering stops: tint writes the handler's own
+// derive applies with to both handlers. Rendering stops: tint writes the handler's own
 // attributes after the message, and a group prefixes the record's keys.
 func (h *cleanHandler) derive(with func(slog.Handler) slog.Handler) *cleanHandler {
-	return &cleanHandler{next: with(h.next), secrets: h.secrets, mask: h.mask}
+	d := &cleanHandler{next: with(h.next), secrets: h.secrets, mask: h.mask}
+	d.access = d.next
+	if h.access != h.next {
+		d.access = with(h.access)
+	}
+	return d
 }
 
 func (h *cleanHandler) cleanAttr(a slog.Attr) slog.Attr {

@@ -198,7 +198,9 @@ func BenchmarkAccessLine(b *testing.B) {
 					b.Cleanup(func() { _ = f.Close() })
 					w = f
 				}
-				log := NewLogger(w, LogOptions{Format: format})
+				lw := NewLogWriter(w, LogWriterOptions{})
+				b.Cleanup(func() { _ = lw.Close() })
+				log := NewLogger(lw, LogOptions{Format: format})
 				ctx := context.Background()
 				b.ReportAllocs()
 				for b.Loop() {
