@@ -69,7 +69,12 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hfgate: invalid configuration:\n%v\n", err)
 		return 2
 	}
-	logger := gateway.NewLogger(stderr, gateway.LogOptions{Format: cfg.LogFormat, Level: cfg.LogLevel, Secrets: cfg.Secrets})
+	// Lines go through a bounded buffer that one goroutine writes out, so that a console that
+	// stops reading never stalls a request (docs/configuration.md, "Logs"). Deferred first, so
+	// it runs last: every line is written before run returns.
+	logOut := gateway.NewLogWriter(stderr, gateway.LogWriterOptions{})
+	defer logOut.Close()
+	logger := gateway.NewLogger(logOut, gateway.LogOptions{Format: cfg.LogFormat, Level: cfg.LogLevel, Secrets: cfg.Secrets})
 
 	// Bind before anything slow, so the Space answers from the first moments.
 	ln, err := net.Listen("tcp", cfg.Addr())

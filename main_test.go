@@ -154,6 +154,10 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 		t.Fatal("run did not return after cancel")
 	}
 	log := out.String()
+	// The log is buffered: the last line is out by the time run returns.
+	if !strings.HasSuffix(log, " INF stopped\n") {
+		t.Errorf("log does not end with the stopped line:\n%s", log)
+	}
 	if !strings.Contains(log, "port_source=GRADIO_SERVER_PORT") {
 		t.Errorf("start-up line does not name the port source:\n%s", log)
 	}

@@ -33,22 +33,25 @@ type LogOptions struct {
 // "request" (middleware.AccessLog's), and debug records. The logger also reports the writer's
 // drops.
 func NewLogger(w io.Writer, opts LogOptions) *slog.Logger {
-	access := w
-	lw, buffered := w.(*LogWriter)
-	if buffered {
-		access = accessLines{lw}
-	}
 	h := newCleanHandler(newFormatHandler(w, opts), opts.Secrets)
 	h.render = opts.Format != "json"
-	h.access = h.next
-	if buffered {
-		h.access = newFormatHandler(access, opts)
+	lw, buffered := w.(*LogWriter)
+	if !buffered {
+		return slog.New(h)
 	}
+	h.access = newFormatHandler(accessLines{lw}, opts)
+	h.lw = lw
 	logger := slog.New(h)
-	if buffered {
-		lw.attach(logger)
-	}
+	lw.attach(logger)
 	return logger
+}
+
+// logWriterOf returns the LogWriter a logger from NewLogger writes through, or nil.
+func logWriterOf(logger *slog.Logger) *LogWriter {
+	if h, ok := logger.Handler().(*cleanHandler); ok {
+		return h.lw
+	}
+	return nil
 }
 
 // newFormatHandler is the handler that formats records for w: tint's text (colourless) or
@@ -75,6 +78,7 @@ type cleanHandler struct {
 	access  slog.Handler      // access lines: next, or the same format on the LogWriter's droppable side
 	secrets []string          // values to mask, longest first so a secret containing another is masked whole
 	mask    *strings.Replacer // nil when there are no secrets
+	lw      *LogWriter        // the writer under both handlers, or nil
 	// render is set for tint's text format while no WithAttrs or WithGroup was applied: the
 	// attributes are then rendered into the message, in tint's own format (renderText).
 	render bool
@@ -169,7 +173,7 @@ func (h *cleanHandler) WithGroup(name string) slog.Handler {
 // derive applies with to both handlers. Rendering stops: tint writes the handler's own
 // attributes after the message, and a group prefixes the record's keys.
 func (h *cleanHandler) derive(with func(slog.Handler) slog.Handler) *cleanHandler {
-	d := &cleanHandler{next: with(h.next), secrets: h.secrets, mask: h.mask}
+	d := &cleanHandler{next: with(h.next), secrets: h.secrets, mask: h.mask, lw: h.lw}
 	d.access = d.next
 	if h.access != h.next {
 		d.access = with(h.access)

@@ -409,3 +409,43 @@ func TestLogWriterPanic(t *testing.T) {
 		_ = lw.Close()
 	})
 }
+
+// TestLogDroppedMetric: hfgate_log_dropped_lines_total follows the writer's count, and is
+// absent when the logger writes through no LogWriter.
+func TestLogDroppedMetric(t *testing.T) {
+	t.Parallel()
+	out := newGateWriter(false)
+	lw := NewLogWriter(out, LogWriterOptions{Limit: 1000})
+	defer lw.Close()
+	defer out.release()
+	logger := NewLogger(lw, LogOptions{})
+	for lw.Dropped() < 3 {
+		logger.Info("request", "status", 200)
+	}
+	m := newMetrics(NewReadiness(logger, nil), nil)
+	m.watchLog(logger)
+	if got := droppedMetric(t, m); got != 3 {
+		t.Errorf("hfgate_log_dropped_lines_total: got %v, want 3", got)
+	}
+
+	plain := newMetrics(NewReadiness(logger, nil), nil)
+	plain.watchLog(NewLogger(discard{}, LogOptions{}))
+	if got := droppedMetric(t, plain); got != -1 {
+		t.Errorf("hfgate_log_dropped_lines_total without a LogWriter: got %v, want none", got)
+	}
+}
+
+// droppedMetric gathers hfgate_log_dropped_lines_total, or -1 when it is not registered.
+func droppedMetric(t *testing.T, m *metrics) float64 {
+	t.Helper()
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "hfgate_log_dropped_lines_total" {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return -1
+}
