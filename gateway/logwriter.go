@@ -51,6 +51,9 @@ const (
 //
 // Close writes out everything held and stops the goroutine; lines written after Close go
 // straight to the underlying writer, so none is lost on a clean exit.
+//
+// Our own rather than a library's: bufio.Writer and zap's BufferedWriteSyncer write on the
+// caller's goroutine or block it when full, and neither drops lines by kind.
 type LogWriter struct {
 	out         io.Writer
 	limit       int // bytes held, waiting or being written, beyond which any line is dropped
