@@ -187,3 +187,18 @@ func BenchmarkRequestID(b *testing.B) {
 		_ = h(c)
 	}
 }
+
+// BenchmarkRequestIDIncoming: the client sent a valid ID, which is kept.
+func BenchmarkRequestIDIncoming(b *testing.B) {
+	h := RequestID(RequestIDConfig{})(func(c echo.Context) error { return nil })
+	e := echo.New()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	rec := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		req.Header[HeaderRequestID] = []string{"3f2c1a9e-7b1d-4c55-9a8e-2d9b1f0c6e41"}
+		clear(rec.Header())
+		c := e.NewContext(req, rec)
+		_ = h(c)
+	}
+}
