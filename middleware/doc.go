@@ -1,6 +1,6 @@
 // Package middleware holds the echo middleware that hfgate installs in front
-// of every route: request IDs, the access log, panic recovery, CORS and the
-// request body limit.
+// of every route: request IDs, the access log, panic recovery, CORS, the
+// request body limit and reading small bodies whole.
 //
 // Where echo's own middleware (github.com/labstack/echo/v4/middleware) gives
 // the behaviour the tests ask for, configured, it is used; where it does not,
