@@ -65,7 +65,7 @@ FUZZ_TARGETS := config:FuzzLoad middleware:FuzzCORSOrigin middleware:FuzzRequest
 
 test-faults: ## kill -9 and SIGTERM under load, then a soak of HFGATE_SOAK (default 2m)
 	HFGATE_FAULTS=1 HFGATE_SOAK=$(HFGATE_SOAK) $(GO) test -count=1 -v -timeout 15m \
-		-run '^(TestFaultCrashUnderLoad|TestFaultSigtermUnderLoad|TestSoak)$$' ./e2e/
+		-run '^(TestFaultCrashUnderLoad|TestFaultSigtermUnderLoad|TestFaultRestartsUnseen|TestSoak)$$' ./e2e/
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s); a crash fails and leaves its input in testdata/fuzz
 	@for t in $(FUZZ_TARGETS); do \
