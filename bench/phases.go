@@ -232,9 +232,7 @@ wrk.headers["Content-Type"] = "application/json"
 			if err != nil {
 				return err
 			}
-			if w.requests > 0 {
-				w.upPerOp = (readGroup(up.pid()).cpu - upBefore.cpu) / time.Duration(w.requests)
-			}
+			w.upPerOp = perRequest(upBefore.cpu, readGroup(up.pid()).cpu, w.requests)
 			res[pr.key] = w
 		}
 		r.uvRounds = append(r.uvRounds, res)
