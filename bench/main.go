@@ -37,7 +37,12 @@ func main() {
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stderr)
+	var code int
+	if len(os.Args) > 1 && os.Args[1] == "profile" {
+		code = runProfile(ctx, os.Args[2:], os.Stderr)
+	} else {
+		code = run(ctx, os.Args[1:], os.Stderr)
+	}
 	stop()
 	os.Exit(code)
 }
