@@ -47,6 +47,13 @@ func main() {
 	os.Exit(code)
 }
 
+// stampLogger returns a log function that writes time-stamped lines, prefixed with name, to w.
+func stampLogger(w io.Writer, name string) func(string, ...any) {
+	return func(format string, args ...any) {
+		fmt.Fprintf(w, "%s %s: %s\n", time.Now().Format("15:04:05"), name, fmt.Sprintf(format, args...))
+	}
+}
+
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "hfbench: "+format+"\n", args...)
 	os.Exit(2)
@@ -111,9 +118,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			return 2
 		}
 	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, "%s hfbench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	logf := stampLogger(stderr, "hfbench")
 	rep, err := bench(ctx, o, logf)
 	if err != nil {
 		logf("error: %v", err)

@@ -50,9 +50,7 @@ func runProfile(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hfbench profile: -out is required, -rate > 0, -duration in [1s, 10m]")
 		return 2
 	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, "%s hfbench profile: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	logf := stampLogger(stderr, "hfbench profile")
 	if err := profile(ctx, o, logf); err != nil {
 		logf("error: %v", err)
 		return 1
