@@ -49,6 +49,16 @@ func (r *report) paced(ctx context.Context, e *env, logf func(string, ...any)) e
 		}
 	}
 	uv, err := r.pacedUvicorn(ctx, e, logf)
+	// The backend and the gateways in front of it are stopped when the phase ends, so that the
+	// start-up measurements after it run beside no more processes than before.
+	defer func() {
+		for _, pt := range uv {
+			e.ps.stop(pt.gw)
+		}
+		if len(uv) > 0 {
+			e.ps.stop(uv[0].up)
+		}
+	}()
 	if err != nil {
 		return err
 	}
@@ -88,7 +98,7 @@ func (r *report) paced(ctx context.Context, e *env, logf func(string, ...any)) e
 }
 
 // pacedUvicorn starts the example backend and the gateways in front of it, or notes why not.
-// The processes are stopped with the harness's others at the end of the run.
+// On an error, what it started is stopped with the harness's other processes at the end.
 func (r *report) pacedUvicorn(ctx context.Context, e *env, logf func(string, ...any)) ([]*pacedTarget, error) {
 	o := r.opts
 	up, base, err := e.startUvicorn(ctx, o.python, o.example, "uvicorn-paced")
