@@ -111,6 +111,15 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // set afresh, as is X-Forwarded-For (the peer itself).
 func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.target)
+	if pr.Out.GetBody != nil && pr.Out.ContentLength > 0 {
+		// A body read whole (middleware.BodyBuffer). ReverseProxy has wrapped it in a reader
+		// that hides it is in memory, which makes Transport flush the headers in a write of their
+		// own; a fresh in-memory reader lets headers and body go in one write. (Its Close does
+		// nothing, which is what ReverseProxy's wrapper was for.)
+		if body, err := pr.Out.GetBody(); err == nil {
+			pr.Out.Body = body
+		}
+	}
 	client := resolveClient(pr.In.RemoteAddr, pr.In.Header["X-Forwarded-For"], p.trusted)
 	pr.SetXForwarded()
 	if client.Addr.IsValid() {
