@@ -76,6 +76,7 @@ type options struct {
 	pacedRates                                   []float64
 	pacedDuration                                time.Duration
 	pacedRounds                                  int
+	pacedVariants                                []hfgateVariant
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) int {
@@ -106,6 +107,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	})
 	fs.DurationVar(&o.pacedDuration, "paced-duration", 3*time.Second, "paced load per gateway per rate per round")
 	fs.IntVar(&o.pacedRounds, "paced-rounds", 5, "fixed-rate rounds (0: none)")
+	fs.Func("paced-variants", "hfgate variants added to the fixed-rate rounds, name=ENV=V[,ENV=V];... (e.g. gogc400=GOGC=400)", func(s string) error {
+		vs, err := parseVariants(s)
+		o.pacedVariants = vs
+		return err
+	})
 	fs.StringVar(&o.phases, "phases", "", "comma list of phases to run ("+strings.Join(phaseNames, ",")+"); empty: all")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's temporary directory (configs, logs) and print its path")
 	o.pacedRates = []float64{200, 1000}

@@ -14,6 +14,48 @@ import (
 // pacedGateways are the gateways compared at fixed rates, in table order.
 var pacedGateways = []string{"hfgate", "caddy", "go-line"}
 
+// hfgateVariant is hfgate with extra environment, measured beside the default in the paced
+// rounds (runtime settings: GOGC, GOMAXPROCS, ...); its key is "hfgate+name".
+type hfgateVariant struct {
+	name string
+	env  []string
+}
+
+func (v hfgateVariant) key() string { return "hfgate+" + v.name }
+
+// parseVariants reads "name=ENV=V[,ENV=V];name2=...".
+func parseVariants(s string) ([]hfgateVariant, error) {
+	var vs []hfgateVariant
+	for item := range strings.SplitSeq(s, ";") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, envs, ok := strings.Cut(item, "=")
+		if !ok || name == "" || strings.ContainsAny(name, " ,") {
+			return nil, fmt.Errorf("variant %q: want name=ENV=V[,ENV=V]", item)
+		}
+		v := hfgateVariant{name: name}
+		for kv := range strings.SplitSeq(envs, ",") {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return nil, fmt.Errorf("variant %q: %q is not ENV=V", name, kv)
+			}
+			v.env = append(v.env, kv)
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
+}
+
+// pacedKeys are the gateway keys of the paced table, in order: the peers, then the variants.
+func (r *report) pacedKeys() []string {
+	keys := slices.Clone(pacedGateways)
+	for _, v := range r.opts.pacedVariants {
+		keys = append(keys, v.key())
+	}
+	return keys
+}
+
 // pacedUpstreams are the upstreams of the paced rounds, in table order, with what is sent.
 var pacedUpstreams = []struct{ key, about string }{
 	{"go", "Go upstream, `GET /json`"},
@@ -22,9 +64,10 @@ var pacedUpstreams = []struct{ key, about string }{
 
 // pacedTarget is one gateway in front of one upstream in the paced rounds.
 type pacedTarget struct {
-	upstream, key string // "go" or "uvicorn"; "hfgate", "caddy" or "go-line"
+	upstream, key string // "go" or "uvicorn"; "hfgate", "caddy", "go-line" or "hfgate+variant"
 	req           pacedRequest
-	gw, up        *proc // measured: the gateway, and the upstream behind it
+	gw, up        *proc  // measured: the gateway, and the upstream behind it
+	upBase        string // the upstream's base URL (uvicorn targets)
 	client        *http.Client
 }
 
@@ -42,17 +85,17 @@ func (r *report) paced(ctx context.Context, e *env, logf func(string, ...any)) e
 	if len(o.pacedRates) == 0 || o.pacedRounds <= 0 {
 		return nil
 	}
-	var pts []*pacedTarget
+	var pts, variants []*pacedTarget
 	for _, k := range pacedGateways {
 		if t := r.byKey(k); t != nil {
 			pts = append(pts, &pacedTarget{upstream: "go", key: k, req: pacedRequest{url: t.base + "/json"}, gw: t.proc, up: e.upProc})
 		}
 	}
 	uv, err := r.pacedUvicorn(ctx, e, logf)
-	// The backend and the gateways in front of it are stopped when the phase ends, so that the
-	// start-up measurements after it run beside no more processes than before.
+	// The backend and the gateways in front of it (and the variants) are stopped when the phase
+	// ends, so that the start-up measurements after it run beside no more processes than before.
 	defer func() {
-		for _, pt := range uv {
+		for _, pt := range append(uv, variants...) {
 			e.ps.stop(pt.gw)
 		}
 		if len(uv) > 0 {
@@ -62,6 +105,21 @@ func (r *report) paced(ctx context.Context, e *env, logf func(string, ...any)) e
 	if err != nil {
 		return err
 	}
+	for _, v := range o.pacedVariants {
+		gw, base, err := e.startHfgate(ctx, "hfgate-"+v.name, e.upstream, v.env...)
+		if err != nil {
+			return err
+		}
+		variants = append(variants, &pacedTarget{upstream: "go", key: v.key(), req: pacedRequest{url: base + "/json"}, gw: gw, up: e.upProc})
+		if len(uv) > 0 {
+			gw, base, err := e.startHfgate(ctx, "hfgate-"+v.name+"-uvicorn", strings.TrimSuffix(uv[0].upBase, "/"), v.env...)
+			if err != nil {
+				return err
+			}
+			variants = append(variants, &pacedTarget{upstream: "uvicorn", key: v.key(), req: pacedRequest{url: base + "/chat", body: chatBody}, gw: gw, up: uv[0].up})
+		}
+	}
+	pts = append(pts, variants...)
 	pts = append(pts, uv...)
 	if len(pts) == 0 {
 		r.pacedErr = "no gateway to measure (-only left out hfgate, caddy and go-line)"
@@ -112,7 +170,7 @@ func (r *report) pacedUvicorn(ctx context.Context, e *env, logf func(string, ...
 	}
 	var pts []*pacedTarget
 	add := func(key string, gw *proc, gwBase string) {
-		pts = append(pts, &pacedTarget{upstream: "uvicorn", key: key, req: pacedRequest{url: gwBase + "/chat", body: chatBody}, gw: gw, up: up})
+		pts = append(pts, &pacedTarget{upstream: "uvicorn", key: key, req: pacedRequest{url: gwBase + "/chat", body: chatBody}, gw: gw, up: up, upBase: base})
 	}
 	if r.byKey("hfgate") != nil {
 		gw, gwBase, err := e.startHfgate(ctx, "hfgate-paced-uvicorn", base)
@@ -172,21 +230,24 @@ func (r *report) pacedMarkdown(p func(string, ...any)) {
 	p("The harness's own open-loop load (request *i* sent at start + *i*/rate whatever the answers, up to %d outstanding; keep-alive), %v per gateway per rate per round, %d rounds, gateways and rates rotated each round; medians over rounds. ", o.conns, o.pacedDuration, len(r.pacedRounds))
 	p("Latency counts from each request's scheduled send time. CPU per request is the process group's user+system time over the run (its CPU clock) divided by the requests answered; the backend's is the upstream's over the same run. ")
 	p("\"vs Caddy\" and \"gateway/backend\" are medians of the per-run ratios (paired within a round). Errors include requests not sent because %d were outstanding.\n\n", o.conns)
-	p("| upstream | req/s offered | gateway | CPU/req | vs Caddy | backend CPU/req | gateway/backend | req/s | p50 | p99 | errors |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| upstream | req/s offered | gateway | CPU/req | vs Caddy | vs hfgate | backend CPU/req | gateway/backend | req/s | p50 | p99 | errors |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, up := range pacedUpstreams {
 		for _, rate := range slices.Sorted(slices.Values(o.pacedRates)) {
-			caddyID := pacedID(up.key, rate, "caddy")
-			for _, k := range pacedGateways {
+			caddyID, hfgateID := pacedID(up.key, rate, "caddy"), pacedID(up.key, rate, "hfgate")
+			for _, k := range r.pacedKeys() {
 				id := pacedID(up.key, rate, k)
 				if _, ok := r.pacedRounds[0][id]; !ok {
 					continue
 				}
-				vsCaddy := "-"
+				vsCaddy, vsHfgate := "-", "-"
 				if _, ok := r.pacedRounds[0][caddyID]; ok {
 					vsCaddy = fmt.Sprintf("%.2fx", pairedRatio(r.pacedRounds, id, caddyID, cpu))
 				}
-				p("| %s | %g | %s | %.0f µs | %s | %.0f µs | %.2fx | %.0f | %s | %s | %.0f |\n", up.about, rate, k,
-					medianOf(r.pacedRounds, id, cpu), vsCaddy, medianOf(r.pacedRounds, id, upCPU), medianOf(r.pacedRounds, id, gwPerUp),
+				if _, ok := r.pacedRounds[0][hfgateID]; ok && k != "hfgate" && strings.HasPrefix(k, "hfgate") {
+					vsHfgate = fmt.Sprintf("%.2fx", pairedRatio(r.pacedRounds, id, hfgateID, cpu))
+				}
+				p("| %s | %g | %s | %.0f µs | %s | %s | %.0f µs | %.2fx | %.0f | %s | %s | %.0f |\n", up.about, rate, k,
+					medianOf(r.pacedRounds, id, cpu), vsCaddy, vsHfgate, medianOf(r.pacedRounds, id, upCPU), medianOf(r.pacedRounds, id, gwPerUp),
 					medianOf(r.pacedRounds, id, rps), fmtMs(medianOf(r.pacedRounds, id, p50)), fmtMs(medianOf(r.pacedRounds, id, p99)),
 					sumOf(r.pacedRounds, id, errs))
 			}
@@ -199,7 +260,7 @@ func (r *report) pacedMarkdown(p func(string, ...any)) {
 	var ids []string
 	for _, up := range pacedUpstreams {
 		for _, rate := range slices.Sorted(slices.Values(o.pacedRates)) {
-			for _, k := range pacedGateways {
+			for _, k := range r.pacedKeys() {
 				id := pacedID(up.key, rate, k)
 				if _, ok := r.pacedRounds[0][id]; ok {
 					ids = append(ids, id)

@@ -7,6 +7,18 @@ import (
 	"time"
 )
 
+func TestParseVariants(t *testing.T) {
+	vs, err := parseVariants("gogc400=GOGC=400; twop=GOMAXPROCS=2,GOGC=200;")
+	if err != nil || len(vs) != 2 || vs[0].key() != "hfgate+gogc400" || strings.Join(vs[1].env, " ") != "GOMAXPROCS=2 GOGC=200" {
+		t.Errorf("got %+v, %v", vs, err)
+	}
+	for _, bad := range []string{"noenv", "=GOGC=1", "x=GOGC", "a b=GOGC=1"} {
+		if _, err := parseVariants(bad); err == nil {
+			t.Errorf("parseVariants(%q): no error", bad)
+		}
+	}
+}
+
 func TestParseRates(t *testing.T) {
 	tests := []struct {
 		name, in string
@@ -43,12 +55,14 @@ func TestPacedMarkdown(t *testing.T) {
 		return wrkResult{cpuPerOp: gw, upPerOp: up, rps: rps, requests: 600, p50: 800 * us, p99: 3 * time.Millisecond}
 	}
 	hf, cd := pacedID("uvicorn", 200, "hfgate"), pacedID("uvicorn", 200, "caddy")
-	r := &report{opts: options{conns: 64, pacedRates: []float64{200}, pacedDuration: 3 * time.Second}}
+	gc := pacedID("uvicorn", 200, "hfgate+gogc400")
+	r := &report{opts: options{conns: 64, pacedRates: []float64{200}, pacedDuration: 3 * time.Second,
+		pacedVariants: []hfgateVariant{{name: "gogc400", env: []string{"GOGC=400"}}}}}
 	// Round 3 is slow for everyone (a busy moment): the paired ratio is not disturbed by it.
 	r.pacedRounds = []map[string]wrkResult{
-		{hf: run(150*us, 300*us, 199), cd: run(200*us, 300*us, 200)},
-		{hf: run(160*us, 320*us, 200), cd: run(200*us, 310*us, 200)},
-		{hf: run(300*us, 600*us, 198), cd: run(400*us, 600*us, 199)},
+		{hf: run(150*us, 300*us, 199), cd: run(200*us, 300*us, 200), gc: run(135*us, 300*us, 200)},
+		{hf: run(160*us, 320*us, 200), cd: run(200*us, 310*us, 200), gc: run(144*us, 320*us, 200)},
+		{hf: run(300*us, 600*us, 198), cd: run(400*us, 600*us, 199), gc: run(270*us, 600*us, 200)},
 	}
 	var b strings.Builder
 	r.pacedMarkdown(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) })
@@ -57,9 +71,11 @@ func TestPacedMarkdown(t *testing.T) {
 		"#### CPU per request at fixed rates",
 		// hfgate: CPU median 160; vs Caddy median of 0.75, 0.8, 0.75; backend median 320;
 		// gateway/backend median of 0.5, 0.5, 0.5; req/s median 199.
-		"| uvicorn example backend, `POST /chat` | 200 | hfgate | 160 µs | 0.75x | 320 µs | 0.50x | 199 | 800 µs | 3.00 ms | 0 |",
-		"| uvicorn example backend, `POST /chat` | 200 | caddy | 200 µs | 1.00x | 310 µs | 0.67x | 200 |",
-		"| 3 | 300 | 400 |",
+		"| uvicorn example backend, `POST /chat` | 200 | hfgate | 160 µs | 0.75x | - | 320 µs | 0.50x | 199 | 800 µs | 3.00 ms | 0 |",
+		"| uvicorn example backend, `POST /chat` | 200 | caddy | 200 µs | 1.00x | - | 310 µs | 0.67x | 200 |",
+		// The variant: 0.9x hfgate in every round.
+		"| uvicorn example backend, `POST /chat` | 200 | hfgate+gogc400 | 144 µs | 0.68x | 0.90x | 320 µs |",
+		"| 3 | 300 | 400 | 270 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
