@@ -31,7 +31,7 @@ VENDOR_BINARY ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run deps test check fmt vet staticcheck bench bench-micro bench-build clean release wheel binaries space test-faults fuzz
+.PHONY: help build run deps test check fmt vet staticcheck bench bench-micro bench-build bench-profile clean release wheel binaries space test-faults fuzz
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,7 +65,7 @@ FUZZ_TARGETS := config:FuzzLoad middleware:FuzzCORSOrigin middleware:FuzzRequest
 
 test-faults: ## kill -9 and SIGTERM under load, then a soak of HFGATE_SOAK (default 2m)
 	HFGATE_FAULTS=1 HFGATE_SOAK=$(HFGATE_SOAK) $(GO) test -count=1 -v -timeout 15m \
-		-run '^(TestFaultCrashUnderLoad|TestFaultSigtermUnderLoad|TestSoak)$$' ./e2e/
+		-run '^(TestFaultCrashUnderLoad|TestFaultSigtermUnderLoad|TestFaultRestartsUnseen|TestSoak)$$' ./e2e/
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s); a crash fails and leaves its input in testdata/fuzz
 	@for t in $(FUZZ_TARGETS); do \
@@ -93,9 +93,17 @@ MICRO_COUNT ?= 8
 bench-build: ## build the benchmark harness (bin/hfbench) and vet it
 	cd bench && $(GO) vet ./... && $(GO) build -o ../bin/hfbench .
 
-bench: build bench-build ## side-by-side benchmark vs Caddy, nginx, HAProxy (~4 min); writes docs/performance.md
+bench: build bench-build ## side-by-side benchmark vs Caddy, nginx, HAProxy, saturated and at 200/1,000 req/s (~8 min); writes docs/performance.md
 	bash bench/deps.sh
 	cd bench && ../bin/hfbench -hfgate ../bin/hfgate -out ../docs/performance.md -chart ../docs/performance.png $(BENCH_FLAGS)
+
+# make bench-profile PROFILE_FLAGS="-target caddy -upstream go": perf profile of one gateway under
+# a paced load (hfgate built with its symbols; no profiling endpoint in the gateway).
+PROFILE_FLAGS ?= -target hfgate -upstream uvicorn -rate 1000 -duration 30s
+PROFILE_OUT ?= bin/profile
+bench-profile: bench-build ## perf profile of hfgate at a fixed rate (PROFILE_FLAGS); perf.data, report.txt, areas.md in PROFILE_OUT
+	BENCH_PERF=1 bash bench/deps.sh
+	cd bench && ../bin/hfbench profile -out ../$(PROFILE_OUT) $(PROFILE_FLAGS)
 
 bench-micro: ## hot-path Go microbenchmarks with -benchmem; output in bin/bench-micro.txt, for benchstat
 	@mkdir -p bin

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make bench` needs on a fresh Debian machine (wrk and the peers: Caddy, nginx,
-# HAProxy; FastAPI and uvicorn for the example backend) and does nothing on a machine that has
+# HAProxy; FastAPI and uvicorn for the example backend; with BENCH_PERF=1, perf) and does nothing on a machine that has
 # them. Like .ci/deps: apt-get as root, or through sudo -n.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 /usr/bin/python3 -c 'import fastapi, uvicorn' >/dev/null 2>&1 || need_apt+=(python3-fastapi python3-uvicorn)
+# make bench-profile (BENCH_PERF=1) also needs Linux perf.
+if [ "${BENCH_PERF:-}" = 1 ]; then command -v perf >/dev/null 2>&1 || need_apt+=(linux-perf); fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
 	sudo=()

@@ -9,6 +9,11 @@
 //	hfbench [flags]           the whole benchmark; see -h
 //	hfbench upstream ADDR     the fast upstream: /json, /health, /echo, /sse
 //	hfbench goline ADDR URL   the bare tuned httputil.ReverseProxy in front of URL
+//	hfbench profile [flags]   one gateway in front of one upstream under a paced load, profiled
+//	                          with perf record -g -p PID (no profiling endpoint in the gateway)
+//
+// Besides the saturation rounds (wrk), it runs fixed-rate rounds with its own open-loop pacer
+// (pace.go): CPU per request at the moderate rates a Space sees.
 //
 // It lives in its own Go module so that its dependencies (gonum/plot, benchstat) stay out of
 // the gateway's go.mod. Every loop in it is bounded in count and time, and it stops only the

@@ -57,8 +57,8 @@ func runWrk(ctx context.Context, url string, o wrkOpts, p *proc) (wrkResult, err
 	if err != nil {
 		return r, fmt.Errorf("wrk %s: %w", url, err)
 	}
-	if p != nil && r.requests > 0 {
-		r.cpuPerOp = (after.cpu - before.cpu) / time.Duration(r.requests)
+	if p != nil {
+		r.cpuPerOp = perRequest(before.cpu, after.cpu, r.requests)
 	}
 	return r, nil
 }

@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -35,15 +37,30 @@ func main() {
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stderr)
+	var code int
+	if len(os.Args) > 1 && os.Args[1] == "profile" {
+		code = runProfile(ctx, os.Args[2:], os.Stderr)
+	} else {
+		code = run(ctx, os.Args[1:], os.Stderr)
+	}
 	stop()
 	os.Exit(code)
+}
+
+// stampLogger returns a log function that writes time-stamped lines, prefixed with name, to w.
+func stampLogger(w io.Writer, name string) func(string, ...any) {
+	return func(format string, args ...any) {
+		fmt.Fprintf(w, "%s %s: %s\n", time.Now().Format("15:04:05"), name, fmt.Sprintf(format, args...))
+	}
 }
 
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "hfbench: "+format+"\n", args...)
 	os.Exit(2)
 }
+
+// phaseNames are the harness's phases, in the order they run (-phases picks some).
+var phaseNames = []string{"throughput", "sse", "streams", "uvicorn", "paced", "startup"}
 
 // options are the harness's flags.
 type options struct {
@@ -55,7 +72,11 @@ type options struct {
 	quietLoad                                    float64
 	quietWait                                    time.Duration
 	keep                                         bool
-	only                                         string
+	only, phases                                 string
+	pacedRates                                   []float64
+	pacedDuration                                time.Duration
+	pacedRounds                                  int
+	pacedVariants                                []hfgateVariant
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) int {
@@ -79,13 +100,31 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.Float64Var(&o.quietLoad, "quiet-load", 0.7, "wait for the 1-minute load average to fall below this before starting")
 	fs.DurationVar(&o.quietWait, "quiet-wait", time.Minute, "longest wait for a quiet machine (then run anyway, and say so)")
 	fs.StringVar(&o.only, "only", "", "comma list of target names to run (direct always runs); empty: all")
+	fs.Func("paced-rates", "comma list of fixed request rates (req/s) for the CPU-per-request rounds (default 200,1000)", func(s string) error {
+		rates, err := parseRates(s)
+		o.pacedRates = rates
+		return err
+	})
+	fs.DurationVar(&o.pacedDuration, "paced-duration", 3*time.Second, "paced load per gateway per rate per round")
+	fs.IntVar(&o.pacedRounds, "paced-rounds", 5, "fixed-rate rounds (0: none)")
+	fs.Func("paced-variants", "hfgate variants added to the fixed-rate rounds, name=ENV=V[,ENV=V];... (e.g. gogc400=GOGC=400)", func(s string) error {
+		vs, err := parseVariants(s)
+		o.pacedVariants = vs
+		return err
+	})
+	fs.StringVar(&o.phases, "phases", "", "comma list of phases to run ("+strings.Join(phaseNames, ",")+"); empty: all")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's temporary directory (configs, logs) and print its path")
+	o.pacedRates = []float64{200, 1000}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(stderr, "%s hfbench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	for p := range strings.SplitSeq(o.phases, ",") {
+		if p != "" && !slices.Contains(phaseNames, p) {
+			fmt.Fprintf(stderr, "hfbench: -phases: unknown phase %q (want some of %s)\n", p, strings.Join(phaseNames, ","))
+			return 2
+		}
 	}
+	logf := stampLogger(stderr, "hfbench")
 	rep, err := bench(ctx, o, logf)
 	if err != nil {
 		logf("error: %v", err)
@@ -165,12 +204,16 @@ func bench(ctx context.Context, o options, logf func(string, ...any)) (*report, 
 		run  func() error
 	}{
 		{"throughput", func() error { return rep.throughput(ctx, e, logf) }},
-		{"event-stream delay", func() error { return rep.sseDelay(ctx, logf) }},
-		{"open streams", func() error { return rep.openStreams(ctx, logf) }},
+		{"sse", func() error { return rep.sseDelay(ctx, logf) }},
+		{"streams", func() error { return rep.openStreams(ctx, logf) }},
 		{"uvicorn", func() error { return rep.uvicorn(ctx, e, logf) }},
-		{"start-up", func() error { return rep.startup(ctx, e, logf) }},
+		{"paced", func() error { return rep.paced(ctx, e, logf) }},
+		{"startup", func() error { return rep.startup(ctx, e, logf) }},
 	}
 	for _, s := range steps {
+		if o.phases != "" && !slices.Contains(strings.Split(o.phases, ","), s.name) {
+			continue
+		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

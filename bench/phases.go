@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,6 +37,9 @@ type report struct {
 
 	uvRounds []map[string]wrkResult // "direct", "hfgate"
 	uvErr    string
+
+	pacedRounds []map[string]wrkResult // per round, per pacedID
+	pacedErr    string
 
 	startups []startupResult
 	caddyUp  []time.Duration
@@ -166,33 +169,16 @@ func (r *report) uvicorn(ctx context.Context, e *env, logf func(string, ...any))
 		r.uvErr = "skipped (-example empty)"
 		return nil
 	}
-	dir, err := filepath.Abs(r.opts.example)
-	if err != nil {
-		return err
-	}
-	if err := exec.Command(r.opts.python, "-c", "import fastapi, uvicorn").Run(); err != nil {
-		r.uvErr = fmt.Sprintf("skipped: %s cannot import fastapi and uvicorn", r.opts.python)
+	up, base, err := e.startUvicorn(ctx, r.opts.python, r.opts.example, "uvicorn")
+	if errors.Is(err, errNoUvicorn) {
+		r.uvErr = "skipped: " + err.Error()
 		logf("uvicorn: %s", r.uvErr)
 		return nil
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	// As `make run` starts it (uvicorn's access log on, to a file here).
-	cmd := exec.Command(r.opts.python, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
-		"--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
-	cmd.Dir = dir
-	cmd.Env = []string{"STARTUP_SECONDS=0", "PYTHONUNBUFFERED=1", "PATH=/usr/bin:/bin"}
-	up, err := e.ps.start("uvicorn", cmd, filepath.Join(e.dir, "uvicorn.log"))
 	if err != nil {
 		return err
 	}
 	defer e.ps.stop(up)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitHTTP(ctx, up, base+"/health", 200, 30*time.Second); err != nil {
-		return err
-	}
 	gw, gwBase, err := e.startHfgate(ctx, "hfgate-uvicorn", base)
 	if err != nil {
 		return err
@@ -205,7 +191,7 @@ func (r *report) uvicorn(ctx context.Context, e *env, logf func(string, ...any))
 	defer e.ps.stop(gw2)
 	script := filepath.Join(e.dir, "chat.lua")
 	lua := `wrk.method = "POST"
-wrk.body = '{"message":"hello there"}'
+wrk.body = '` + chatBody + `'
 wrk.headers["Content-Type"] = "application/json"
 `
 	if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
@@ -232,9 +218,7 @@ wrk.headers["Content-Type"] = "application/json"
 			if err != nil {
 				return err
 			}
-			if w.requests > 0 {
-				w.upPerOp = (readGroup(up.pid()).cpu - upBefore.cpu) / time.Duration(w.requests)
-			}
+			w.upPerOp = perRequest(upBefore.cpu, readGroup(up.pid()).cpu, w.requests)
 			res[pr.key] = w
 		}
 		r.uvRounds = append(r.uvRounds, res)
@@ -273,12 +257,19 @@ func medianOf(rounds []map[string]wrkResult, key string, f func(wrkResult) float
 
 // ratioOf is the median over rounds of the per-round ratio of key's req/s to ref's.
 func ratioOf(rounds []map[string]wrkResult, key, ref string) float64 {
+	return pairedRatio(rounds, key, ref, rps)
+}
+
+// pairedRatio is the median over rounds of f(key's result) / f(ref's result) in the same
+// round: a paired comparison, which drift in the machine's load between rounds disturbs less
+// than a ratio of medians.
+func pairedRatio(rounds []map[string]wrkResult, key, ref string, f func(wrkResult) float64) float64 {
 	var v []float64
 	for _, res := range rounds {
 		a, ok1 := res[key]
 		b, ok2 := res[ref]
-		if ok1 && ok2 && b.rps > 0 {
-			v = append(v, a.rps/b.rps)
+		if ok1 && ok2 && f(b) > 0 {
+			v = append(v, f(a)/f(b))
 		}
 	}
 	return median(v)

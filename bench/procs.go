@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // proc is a process the harness started, in a process group of its own, so that it and its
@@ -143,7 +145,7 @@ type groupStats struct {
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux
-// this runs on.
+// this runs on. Used only when the process's CPU clock cannot be read (processCPU).
 const clockTick = 10 * time.Millisecond
 
 func readGroup(pgid int) groupStats {
@@ -161,27 +163,68 @@ func readGroup(pgid int) groupStats {
 		if err != nil {
 			continue
 		}
-		// Fields after the command name, which is in parentheses and may hold spaces.
-		i := bytes.LastIndexByte(raw, ')')
-		if i < 0 {
+		g, ticks, ok := parseStat(raw)
+		if !ok || g != pgid {
 			continue
 		}
-		f := strings.Fields(string(raw[i+1:]))
-		// f[0] state, f[1] ppid, f[2] pgrp, ..., f[11] utime, f[12] stime, f[21] rss (pages)
-		if len(f) < 22 {
-			continue
-		}
-		if g, _ := strconv.Atoi(f[2]); g != pgid {
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		stt, _ := strconv.ParseInt(f[12], 10, 64)
-		st.cpu += time.Duration(ut+stt) * clockTick
+		st.cpu += processCPU(pid, ticks)
 		rss, anon := vmRSS(pid)
 		st.rss += rss
 		st.rssAnon += anon
 	}
 	return st
+}
+
+// parseStat reads the process group and utime+stime (in clock ticks) from the contents of
+// /proc/<pid>/stat.
+func parseStat(raw []byte) (pgrp int, ticks int64, ok bool) {
+	// Fields after the command name, which is in parentheses and may hold spaces and ')'.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	// f[0] state, f[1] ppid, f[2] pgrp, ..., f[11] utime, f[12] stime, f[21] rss (pages)
+	if len(f) < 22 {
+		return 0, 0, false
+	}
+	g, err1 := strconv.Atoi(f[2])
+	ut, err2 := strconv.ParseInt(f[11], 10, 64)
+	stt, err3 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return 0, 0, false
+	}
+	return g, ut + stt, true
+}
+
+// processCPU is the process's user+system CPU time, all its threads (live and exited)
+// together. It reads the process's CPU-time clock (clock_gettime on the clock ID of
+// clock_getcpuclockid(3)): the same total as utime+stime in /proc/<pid>/stat, which the kernel
+// derives from it, but in nanoseconds instead of 10 ms ticks. At 200 req/s for 3 s, ticks
+// would resolve only about 8 µs per request; the clock resolves well under 0.01 µs. If the
+// clock cannot be read, it falls back to ticks.
+func processCPU(pid int, ticks int64) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(processCPUClock(pid), &ts); err == nil {
+		return time.Duration(ts.Nano())
+	}
+	return time.Duration(ticks) * clockTick
+}
+
+// processCPUClock is the clock ID of pid's CPU-time clock (the kernel's
+// MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)), as glibc's clock_getcpuclockid builds it.
+func processCPUClock(pid int) int32 {
+	const cpuclockSched = 2
+	return int32(^uint32(pid)<<3 | cpuclockSched)
+}
+
+// perRequest divides the CPU time used between two readings by the requests served in
+// between; zero when none were served (no figure rather than a division by zero).
+func perRequest(before, after time.Duration, requests int64) time.Duration {
+	if requests <= 0 {
+		return 0
+	}
+	return (after - before) / time.Duration(requests)
 }
 
 // vmRSS reads VmRSS and RssAnon from /proc/<pid>/status, in bytes.

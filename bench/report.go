@@ -271,6 +271,8 @@ func (r *report) markdown() string {
 		p("\nuvicorn comparison: %s\n", r.uvErr)
 	}
 
+	r.pacedMarkdown(p)
+
 	if len(r.sse) > 0 {
 		p("\n#### Event streams: per-event delay\n\n")
 		p("Each event carries its send time; delay is the client's read time minus it. 8 concurrent streams of 25 events 5 ms apart, %d rounds, interleaved. \"Added\" is over direct's figure at the same quantile. A target buffers when its median delay exceeds the 5 ms interval (it holds events back instead of passing them on).\n\n", o.sseRounds)

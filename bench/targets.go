@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -206,27 +207,20 @@ func (e *env) startTargets(ctx context.Context, only string) ([]*target, error) 
 			base: base, proc: p, throughput: true})
 	}
 	if want("go-line") {
-		port, err := freePort()
+		p, base, err := e.startGoLine(ctx, "goline", e.upstream)
 		if err != nil {
-			return nil, err
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		p, err := e.ps.start("goline", exec.Command(e.self, "goline", addr, e.upstream), filepath.Join(e.dir, "goline.log"))
-		if err != nil {
-			return nil, err
-		}
-		if err := waitHTTP(ctx, p, "http://"+addr+"/health", 200, 10*time.Second); err != nil {
 			return nil, err
 		}
 		ts = append(ts, &target{key: "go-line", about: "bare httputil.ReverseProxy, Transport idle pool 1024/host, no logging",
-			base: "http://" + addr, proc: p, throughput: true, sse: true, streams: true})
+			base: base, proc: p, throughput: true, sse: true, streams: true})
 	}
 	up := strings.TrimPrefix(e.upstream, "http://")
 	if want("caddy") {
-		if t, err := e.startCaddy(ctx, up); err != nil {
+		if p, base, err := e.startCaddy(ctx, "caddy", up); err != nil {
 			e.logf("caddy left out: %v", err)
 		} else {
-			ts = append(ts, t)
+			ts = append(ts, &target{key: "caddy", about: "Caddy reverse_proxy, idle pool 1024/host, no access log (Caddy's default)",
+				base: base, proc: p, throughput: true, sse: true, streams: true})
 		}
 	}
 	for _, sse := range []bool{false, true} {
@@ -252,35 +246,87 @@ func (e *env) startTargets(ctx context.Context, only string) ([]*target, error) 
 	return ts, nil
 }
 
-func (e *env) startCaddy(ctx context.Context, upstream string) (*target, error) {
+// startGoLine starts the bare ReverseProxy (this executable, "goline" subcommand) in front of
+// upstream.
+func (e *env) startGoLine(ctx context.Context, name, upstream string) (*proc, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p, err := e.ps.start(name, exec.Command(e.self, "goline", addr, upstream), filepath.Join(e.dir, name+".log"))
+	if err != nil {
+		return nil, "", err
+	}
+	return p, "http://" + addr, waitHTTP(ctx, p, "http://"+addr+"/health", 200, 10*time.Second)
+}
+
+// startCaddy starts Caddy (from PATH) in front of upstream (host:port), its files named name.
+func (e *env) startCaddy(ctx context.Context, name, upstream string) (*proc, string, error) {
 	bin, err := exec.LookPath("caddy")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	conf := filepath.Join(e.dir, "Caddyfile")
+	conf := filepath.Join(e.dir, name+".Caddyfile")
 	if err := writeConf(conf, caddyfile, confData{Port: port, Upstream: upstream}); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	home := filepath.Join(e.dir, "caddy-home")
+	home := filepath.Join(e.dir, name+"-home")
 	if err := os.MkdirAll(home, 0o755); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	cmd := exec.Command(bin, "run", "--config", conf, "--adapter", "caddyfile")
 	cmd.Env = []string{"HOME=" + home, "XDG_DATA_HOME=" + home, "XDG_CONFIG_HOME=" + home}
-	p, err := e.ps.start("caddy", cmd, filepath.Join(e.dir, "caddy.log"))
+	p, err := e.ps.start(name, cmd, filepath.Join(e.dir, name+".log"))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitHTTP(ctx, p, base+"/health", 200, 15*time.Second); err != nil {
-		return nil, err
+	return p, base, waitHTTP(ctx, p, base+"/health", 200, 15*time.Second)
+}
+
+// errNoUvicorn is startUvicorn's answer when the example backend cannot be run here.
+var errNoUvicorn = errors.New("no example backend")
+
+// chatBody is the JSON body sent to the example backend's POST /chat.
+const chatBody = `{"message":"hello there"}`
+
+// startUvicorn starts the example backend in dir under python's uvicorn, as `make run` starts
+// it (uvicorn's access log on, to a file here). It returns an error wrapping errNoUvicorn when
+// dir is empty or python cannot import fastapi and uvicorn.
+func (e *env) startUvicorn(ctx context.Context, python, dir, name string) (*proc, string, error) {
+	if dir == "" {
+		return nil, "", fmt.Errorf("%w (-example empty)", errNoUvicorn)
 	}
-	return &target{key: "caddy", about: "Caddy reverse_proxy, idle pool 1024/host, no access log (Caddy's default)",
-		base: base, proc: p, throughput: true, sse: true, streams: true}, nil
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := exec.Command(python, "-c", "import fastapi, uvicorn").Run(); err != nil {
+		return nil, "", fmt.Errorf("%w: %s cannot import fastapi and uvicorn", errNoUvicorn, python)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(python, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
+		"--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
+	cmd.Dir = dir
+	cmd.Env = []string{"STARTUP_SECONDS=0", "PYTHONUNBUFFERED=1", "PATH=/usr/bin:/bin"}
+	p, err := e.ps.start(name, cmd, filepath.Join(e.dir, name+".log"))
+	if err != nil {
+		return nil, "", err
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := waitHTTP(ctx, p, base+"/health", 200, 30*time.Second); err != nil {
+		e.ps.stop(p)
+		return nil, "", err
+	}
+	return p, base, nil
 }
 
 func (e *env) startNginx(ctx context.Context, upstream string, sse bool) (*target, error) {

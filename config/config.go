@@ -135,6 +135,11 @@ type Config struct {
 	// object per line), lower-cased.
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text" help:"log format on stderr: text (plain key=value lines) or json (one object per line)"`
 
+	// LogClientAddr puts the resolved client address (see TRUSTED_PROXIES)
+	// on each access line as client=. It is not a secret, but it is
+	// personal data where the law says so: false leaves it out.
+	LogClientAddr bool `env:"LOG_CLIENT_ADDR" envDefault:"true" help:"true logs each request's resolved client address (client=) on its access line; false leaves it out"`
+
 	// ShutdownTimeout bounds how long open requests may finish after
 	// SIGTERM or SIGINT. > 0.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s" help:"how long open requests may finish after SIGTERM or SIGINT"`
@@ -357,6 +362,7 @@ func (c Config) LogAttrs() []slog.Attr {
 		slog.Int("hold_max", c.HoldMax),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 		slog.String("log_format", c.LogFormat),
+		slog.Bool("log_client_addr", c.LogClientAddr),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("metrics_addr", c.MetricsAddr),
 	}
@@ -375,7 +381,7 @@ func parseProblem(name string) string {
 		return holdTimeoutProblem
 	case "HOLD_MAX":
 		return "must be a whole number from 1 to 100000"
-	case "CORS_ALLOW_CREDENTIALS":
+	case "CORS_ALLOW_CREDENTIALS", "LOG_CLIENT_ADDR":
 		return "must be true or false"
 	case "CORS_MAX_AGE":
 		return "must be a whole number of seconds from 0 to 86400"

@@ -76,6 +76,7 @@ func wantDefaults() Config {
 		HoldMax:         256,
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",
+		LogClientAddr:   true,
 		ShutdownTimeout: 10 * time.Second,
 		Missing:         []string{},
 		Secrets:         []string{},
@@ -172,6 +173,15 @@ func TestLoadValues(t *testing.T) {
 		environ map[string]string
 		check   func(t *testing.T, c Config)
 	}{
+		{
+			name:    "client address left out of logs",
+			environ: map[string]string{"LOG_CLIENT_ADDR": "false"},
+			check: func(t *testing.T, c Config) {
+				if c.LogClientAddr {
+					t.Error("LogClientAddr: got true, want false")
+				}
+			},
+		},
 		{
 			name:    "values are trimmed",
 			environ: map[string]string{"PORT": " 8080\n", "LOG_FORMAT": " JSON ", "UPSTREAM_TIMEOUT": "\t2m "},
@@ -351,6 +361,7 @@ func TestLoadInvalid(t *testing.T) {
 		{name: "origin userinfo", varName: "CORS_ALLOW_ORIGINS", value: "https://zq9@ok.example", want: "item 1 is not an origin"},
 		{name: "origin wildcard mixed", varName: "CORS_ALLOW_ORIGINS", value: "*,https://zq9.example", want: "* must be the only entry"},
 		{name: "credentials not bool", varName: "CORS_ALLOW_CREDENTIALS", value: "zq9yes", want: "true or false"},
+		{name: "client address not bool", varName: "LOG_CLIENT_ADDR", value: "zq9no", want: "true or false"},
 		{name: "credentials with wildcard", varName: "CORS_ALLOW_CREDENTIALS", value: "true", extra: map[string]string{"CORS_ALLOW_ORIGINS": " * "}, want: "must be false when CORS_ALLOW_ORIGINS is *"},
 		{name: "header name", varName: "CORS_ALLOW_HEADERS", value: "Accept,zq9 bad:header", want: "item 2 is not a header name"},
 		{name: "max age not number", varName: "CORS_MAX_AGE", value: "zq9", want: "0 to 86400"},
@@ -702,7 +713,7 @@ func TestLogAttrs(t *testing.T) {
 		"upstream_timeout", "upstream_cmd", "upstream_dir", "upstream_stop_timeout", "upstream_max_backoff",
 		"required_env", "cors_origins", "cors_credentials", "trusted_proxies",
 		"max_body_bytes", "buffer_body_bytes", "body_read_timeout", "hold_timeout", "hold_max",
-		"log_level", "log_format", "shutdown_timeout", "metrics_addr",
+		"log_level", "log_format", "log_client_addr", "shutdown_timeout", "metrics_addr",
 	}
 	if !slices.Equal(keys, wantKeys) {
 		t.Errorf("keys: got %q, want %q", keys, wantKeys)

@@ -171,6 +171,31 @@ func chatOnce(ctx context.Context, client *http.Client, base, origin string, n i
 	}
 }
 
+// chatLoad runs clients that loop POST /chat (chatOnce) until ctx is done, adding each outcome
+// to out; after calls back with each outcome and its latency, on the client's goroutine. The
+// returned func waits for the clients to stop.
+func chatLoad(ctx context.Context, clients int, client *http.Client, base, origin string, deadline time.Duration,
+	out *outcomes, after func(kind string, took time.Duration)) (wait func()) {
+	var wg sync.WaitGroup
+	var seq atomic.Int64
+	for range clients {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				start := time.Now()
+				kind, detail := chatOnce(ctx, client, base, origin, int(seq.Add(1)), deadline)
+				if ctx.Err() != nil && kind != "answered" && kind != "not_ready" {
+					return // stopped by the test, not an outcome
+				}
+				out.add(kind, detail)
+				if after != nil {
+					after(kind, time.Since(start))
+				}
+			}
+		})
+	}
+	return wg.Wait
+}
+
 // TestFaultCrashUnderLoad: 20 times, kill -9 the supervised uvicorn while 50 clients chat.
 // Every request gets the upstream's answer or a 503 with Retry-After and CORS headers, none
 // hangs past its deadline, and the gateway starts a new child each time. Its open file
@@ -197,27 +222,16 @@ func TestFaultCrashUnderLoad(t *testing.T) {
 	out := newOutcomes()
 	client := loadClient(true)
 	loadCtx, stopLoad := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var seq atomic.Int64
-	for range clients {
-		wg.Go(func() {
-			for loadCtx.Err() == nil {
-				kind, detail := chatOnce(loadCtx, client, g.base, origin, int(seq.Add(1)), deadline)
-				if loadCtx.Err() != nil && kind != "answered" && kind != "not_ready" {
-					return // stopped by the test, not an outcome
-				}
-				out.add(kind, detail)
-				if kind == "not_ready" {
-					// Pacing, not synchronisation: a client told to retry does not spin, and
-					// 50 spinning clients would starve the restarting child of CPU.
-					select {
-					case <-loadCtx.Done():
-					case <-time.After(50 * time.Millisecond):
-					}
-				}
+	waitLoad := chatLoad(loadCtx, clients, client, g.base, origin, deadline, out, func(kind string, _ time.Duration) {
+		if kind == "not_ready" {
+			// Pacing, not synchronisation: a client told to retry does not spin, and
+			// 50 spinning clients would starve the restarting child of CPU.
+			select {
+			case <-loadCtx.Done():
+			case <-time.After(50 * time.Millisecond):
 			}
-		})
-	}
+		}
+	})
 
 	pid := first.Supervisor.PID
 	var outage []time.Duration
@@ -245,7 +259,7 @@ func TestFaultCrashUnderLoad(t *testing.T) {
 		t.Fatalf("last child gave no answers: %v", err)
 	}
 	stopLoad()
-	wg.Wait()
+	waitLoad()
 	client.CloseIdleConnections()
 
 	sort.Slice(outage, func(i, j int) bool { return outage[i] < outage[j] })
@@ -456,23 +470,11 @@ func TestFaultRestartsUnseen(t *testing.T) {
 	var latencies []time.Duration
 	client := loadClient(true)
 	loadCtx, stopLoad := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var seq atomic.Int64
-	for range clients {
-		wg.Go(func() {
-			for loadCtx.Err() == nil {
-				start := time.Now()
-				kind, detail := chatOnce(loadCtx, client, g.base, origin, int(seq.Add(1)), 15*time.Second)
-				if loadCtx.Err() != nil && kind != "answered" && kind != "not_ready" {
-					return // stopped by the test, not an outcome
-				}
-				out.add(kind, detail)
-				latMu.Lock()
-				latencies = append(latencies, time.Since(start))
-				latMu.Unlock()
-			}
-		})
-	}
+	waitLoad := chatLoad(loadCtx, clients, client, g.base, origin, 15*time.Second, out, func(_ string, took time.Duration) {
+		latMu.Lock()
+		latencies = append(latencies, took)
+		latMu.Unlock()
+	})
 
 	pid := first.Supervisor.PID
 	var restarts []time.Duration
@@ -496,7 +498,7 @@ kills:
 	}
 	tick.Stop()
 	stopLoad()
-	wg.Wait()
+	waitLoad()
 	client.CloseIdleConnections()
 
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })

@@ -62,6 +62,26 @@ func readGauges(ctx context.Context, metricsURL string, pid int) (gauges, error)
 	return g, err
 }
 
+// every calls f every interval until ctx is done, on a goroutine of its own; the returned
+// channel is closed when it has stopped.
+func every(ctx context.Context, interval time.Duration, f func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			f()
+		}
+	}()
+	return done
+}
+
 // scrapeMetric reads one series (name and labels, as exposed) from the gateway's metrics
 // listener; ok is false when it is absent.
 func scrapeMetric(ctx context.Context, metricsURL, series string) (v float64, ok bool, err error) {
@@ -179,46 +199,21 @@ func TestSoak(t *testing.T) {
 	soakCtx, stop := context.WithTimeout(ctx, d)
 	var peak gauges
 	var samples []gauges
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(5 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-soakCtx.Done():
-				return
-			case <-tick.C:
-			}
-			if s, err := readGauges(soakCtx, metricsURL, pid); err == nil {
-				samples = append(samples, s)
-				peak.goroutines, peak.fds = max(peak.goroutines, s.goroutines), max(peak.fds, s.fds)
-				peak.rssKB, peak.threads = max(peak.rssKB, s.rssKB), max(peak.threads, s.threads)
-			}
+	sampled := every(soakCtx, 5*time.Second, func() {
+		if s, err := readGauges(soakCtx, metricsURL, pid); err == nil {
+			samples = append(samples, s)
+			peak.goroutines, peak.fds = max(peak.goroutines, s.goroutines), max(peak.fds, s.fds)
+			peak.rssKB, peak.threads = max(peak.rssKB, s.rssKB), max(peak.threads, s.threads)
 		}
-	}()
+	})
 	// The crasher: every 15 s, kill -9 the child; what arrives meanwhile is held.
 	kills := 0
-	crashed := make(chan struct{})
-	go func() {
-		defer close(crashed)
-		tick := time.NewTicker(15 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-soakCtx.Done():
-				return
-			case <-tick.C:
-			}
-			rb, _ := g.awaitReady(soakCtx, 20*time.Millisecond)
-			if soakCtx.Err() != nil || rb.Supervisor == nil {
-				return
-			}
-			if err := syscall.Kill(rb.Supervisor.PID, syscall.SIGKILL); err == nil {
-				kills++
-			}
+	crashed := every(soakCtx, 15*time.Second, func() {
+		rb, _ := g.awaitReady(soakCtx, 20*time.Millisecond)
+		if soakCtx.Err() == nil && rb.Supervisor != nil && syscall.Kill(rb.Supervisor.PID, syscall.SIGKILL) == nil {
+			kills++
 		}
-	}()
+	})
 	start := time.Now()
 	runLoad(soakCtx, 0)
 	stop()

@@ -122,6 +122,19 @@ func TestSlowBodiesOpenNoUpstreamConnection(t *testing.T) {
 	if n := up.requests.Load(); n != 1 {
 		t.Errorf("requests that reached the upstream: got %d, want 1 (the normal one)", n)
 	}
+	if recs := tg.logs.records(t, "request"); len(recs) < 1 {
+		t.Errorf("no access lines")
+	} else {
+		n408 := 0
+		for _, r := range recs {
+			if r["status"] == float64(http.StatusRequestTimeout) {
+				n408++
+			}
+		}
+		if n408 != slow {
+			t.Errorf("access lines with status 408: %d, want %d (a stalled body is not a client that left)", n408, slow)
+		}
+	}
 	if n := up.opened.Load() - before; n > 1 {
 		t.Errorf("upstream connections opened while %d bodies were slow: got %d, want at most 1 (the normal request's)", slow, n)
 	}

@@ -196,12 +196,27 @@ func (g *Gateway) routes() *echo.Echo {
 			Attrs: func(c echo.Context) []slog.Attr {
 				f := flightFrom(c.Request().Context())
 				held := f != nil && (f.held > 0 || f.replayed)
-				if g.readiness.IsReady() && !held {
-					return readyAttr // the common case: no lock, no allocation
+				client := ""
+				if g.cfg.LogClientAddr {
+					// The client as rewrite resolves it for the upstream: the same pure walk, done
+					// again rather than carried over (carrying it costs an allocation; the walk
+					// does not), and so also for requests that never reach the upstream.
+					r := c.Request()
+					client = resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], g.cfg.TrustedProxies).Text
 				}
-				attrs := []slog.Attr{slog.String("upstream", string(g.readiness.State()))}
+				ready := g.readiness.IsReady()
+				if ready && !held && client == "" {
+					return readyAttr // no lock, no allocation
+				}
+				attrs := append(make([]slog.Attr, 0, 4), readyAttr[0])
+				if !ready {
+					attrs[0] = slog.String("upstream", string(g.readiness.State()))
+				}
 				if held {
 					attrs = append(attrs, slog.Duration("held", f.held), slog.Bool("replayed", f.replayed))
+				}
+				if client != "" {
+					attrs = append(attrs, slog.String("client", client))
 				}
 				return attrs
 			},

@@ -701,6 +701,7 @@ func TestForwardedHeaders(t *testing.T) {
 		"X-Forwarded-For":   {"203.0.113.7"},
 		"X-Forwarded-Proto": {"https"},
 		"X-Forwarded-Host":  {"owner-space.hf.space"},
+		"X-Real-Ip":         {"198.51.100.66"},
 		"Authorization":     {"Bearer token-abc"},
 		"Cookie":            {"session=xyz"},
 	}
@@ -711,7 +712,8 @@ func TestForwardedHeaders(t *testing.T) {
 		wantProto string
 		wantHost  func(gatewayHost string) string
 	}{
-		{"trusted peer: kept and extended", "127.0.0.0/8", "203.0.113.7, 127.0.0.1", "https", func(string) string { return "owner-space.hf.space" }},
+		// The rightmost X-Forwarded-For entry is the resolved client: the trusted peer is not appended.
+		{"trusted peer: client resolved, Proto/Host kept", "127.0.0.0/8", "203.0.113.7", "https", func(string) string { return "owner-space.hf.space" }},
 		{"untrusted peer: replaced", "", "127.0.0.1", "http", func(h string) string { return h }},
 	}
 	for _, tt := range tests {
@@ -724,6 +726,9 @@ func TestForwardedHeaders(t *testing.T) {
 			got := up.last()
 			if v := got.Header.Get("X-Forwarded-For"); v != tt.wantFor {
 				t.Errorf("X-Forwarded-For = %q, want %q", v, tt.wantFor)
+			}
+			if v := got.Header.Values("X-Real-Ip"); len(v) != 1 || v[0] != tt.wantFor {
+				t.Errorf("X-Real-IP = %q, want [%q] (the resolved client, set afresh)", v, tt.wantFor)
 			}
 			if v := got.Header.Get("X-Forwarded-Proto"); v != tt.wantProto {
 				t.Errorf("X-Forwarded-Proto = %q, want %q", v, tt.wantProto)

@@ -102,19 +102,35 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // rewrite sets the upstream URL and the forwarding headers. Host policy: the upstream sees its
 // own host (from UPSTREAM_URL) in Host, and the client's in X-Forwarded-Host.
-// X-Forwarded-For/Proto/Host from a trusted peer (HF's edge, a local proxy) are kept and
-// extended; from anyone else they were already removed by ReverseProxy and are set afresh.
+//
+// X-Forwarded-For is the chain resolveClient gives: its rightmost entry is the resolved client
+// (the trusted hops to its right are dropped, and the gateway does not append the edge), so a
+// backend that trusts only its direct peer, the gateway, reports the user. X-Real-IP is that
+// same address, always set afresh. X-Forwarded-Proto/Host from a trusted peer (HF's edge, a
+// local proxy) are kept; from anyone else they were already removed by ReverseProxy and are
+// set afresh, as is X-Forwarded-For (the peer itself).
 func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.target)
-	if !p.isTrusted(pr.In.RemoteAddr) {
+	if pr.Out.GetBody != nil && pr.Out.ContentLength > 0 {
+		// A body read whole (middleware.BodyBuffer). ReverseProxy has wrapped it in a reader
+		// that hides it is in memory, which makes Transport flush the headers in a write of their
+		// own; a fresh in-memory reader lets headers and body go in one write. (Its Close does
+		// nothing, which is what ReverseProxy's wrapper was for.)
+		if body, err := pr.Out.GetBody(); err == nil {
+			pr.Out.Body = body
+		}
+	}
+	client := resolveClient(pr.In.RemoteAddr, pr.In.Header["X-Forwarded-For"], p.trusted)
+	pr.SetXForwarded()
+	if client.Addr.IsValid() {
+		setSingle(pr.Out.Header, "X-Forwarded-For", client.Chain())
+		setSingle(pr.Out.Header, "X-Real-Ip", client.Text)
+	} else {
 		pr.Out.Header.Del("X-Real-Ip")
-		pr.SetXForwarded()
+	}
+	if !client.PeerTrusted {
 		return
 	}
-	if prior, ok := pr.In.Header["X-Forwarded-For"]; ok {
-		pr.Out.Header["X-Forwarded-For"] = prior
-	}
-	pr.SetXForwarded()
 	if proto := pr.In.Header.Get("X-Forwarded-Proto"); proto == "https" || proto == "http" {
 		pr.Out.Header.Set("X-Forwarded-Proto", proto)
 	}
@@ -123,18 +139,14 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-func (p *proxy) isTrusted(remoteAddr string) bool {
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
+// setSingle sets h[key] to the one value v, reusing the slice already there (the outgoing
+// request's own copy, as SetXForwarded or Request.Clone made it) rather than allocating one.
+func setSingle(h http.Header, key, v string) {
+	if vv := h[key]; len(vv) == 1 {
+		vv[0] = v
+		return
 	}
-	addr := ap.Addr().Unmap()
-	for _, prefix := range p.trusted {
-		if prefix.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	h[key] = []string{v}
 }
 
 // modifyResponse removes the upstream's CORS and X-Request-ID headers (the gateway owns both,

@@ -109,7 +109,9 @@ func AccessLog(cfg AccessLogConfig) echo.MiddlewareFunc {
 // log writes the access record. ctx is the request's context; it is done
 // when the client went away, and the record is written with it regardless.
 func (cfg AccessLogConfig) log(ctx context.Context, c echo.Context, method, path string, status int, start time.Time) {
-	if errors.Is(ctx.Err(), context.Canceled) {
+	// net/http cancels the context on any failed read of the connection, also when a body
+	// read deadline expired: that client got its 408 and did not leave.
+	if errors.Is(ctx.Err(), context.Canceled) && status != http.StatusRequestTimeout {
 		status = StatusClientClosedRequest
 	}
 	level := slog.LevelInfo

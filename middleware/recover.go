@@ -2,13 +2,17 @@ package middleware
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 
 	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
 )
+
+// recoverStackSize bounds the stack logged for a panic: the panicking
+// goroutine's only, cut at 64 KiB (echo's default, 4 KiB, cuts deep stacks
+// short). The buffer is allocated only when a panic is recovered.
+const recoverStackSize = 64 << 10
 
 // RecoverConfig configures [Recover].
 type RecoverConfig struct {
@@ -24,42 +28,43 @@ func (c RecoverConfig) withDefaults() RecoverConfig {
 	return c
 }
 
-// Recover returns middleware that turns a panic in the next handler into
-// echo.NewHTTPError(500, "internal error"), which echo's HTTPErrorHandler
-// renders, and logs it at Error with the message "panic recovered" and the
-// attributes panic (the value, formatted), stack, method, path and
-// request_id.
+// Recover returns echo's Recover middleware, configured to turn a panic in
+// the next handler into echo.NewHTTPError(500, "internal error"), returned
+// to the caller for echo's HTTPErrorHandler to render, and to log it through
+// cfg.Logger at Error with the message "panic recovered" and the attributes
+// panic (the value, formatted), stack, method, path and request_id.
 //
-// http.ErrAbortHandler is re-panicked unchanged and not logged: net/http uses
-// it to abort a response silently (httputil.ReverseProxy panics with it when
-// a streamed copy fails), and the server must see it to close the connection.
+// http.ErrAbortHandler, also wrapped, is re-panicked unchanged and not
+// logged: net/http uses it to abort a response silently
+// (httputil.ReverseProxy panics with it when a streamed copy fails), and the
+// server must see it to close the connection. echo re-panics the sentinel
+// itself; the wrapped form is re-panicked here.
 //
 // Security: the panic value and stack are logged, never sent to the client.
 // They are foreign text and go in attributes only; the gateway's log handler
 // masks secrets in them.
 func Recover(cfg RecoverConfig) echo.MiddlewareFunc {
 	cfg = cfg.withDefaults()
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) (err error) {
-			defer func() {
-				v := recover()
-				if v == nil {
-					return
-				}
-				if e, ok := v.(error); ok && errors.Is(e, http.ErrAbortHandler) {
-					panic(v)
-				}
-				req := c.Request()
-				cfg.Logger.LogAttrs(req.Context(), slog.LevelError, "panic recovered",
-					slog.String("panic", fmt.Sprint(v)),
-					slog.String("stack", string(debug.Stack())),
-					slog.String("method", req.Method),
-					slog.String("path", req.URL.Path),
-					slog.String("request_id", RequestIDFrom(c)),
-				)
-				err = echo.NewHTTPError(http.StatusInternalServerError, "internal error")
-			}()
-			return next(c)
-		}
-	}
+	return echomw.RecoverWithConfig(echomw.RecoverConfig{
+		StackSize:       recoverStackSize,
+		DisableStackAll: true,
+		// Return the error instead of rendering it here: the access log (outside) renders
+		// errors itself, so that it logs the status the client received.
+		DisableErrorHandler: true,
+		// err is the panic value itself when that is an error, else fmt.Errorf("%v", value).
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			if errors.Is(err, http.ErrAbortHandler) {
+				panic(err)
+			}
+			req := c.Request()
+			cfg.Logger.LogAttrs(req.Context(), slog.LevelError, "panic recovered",
+				slog.String("panic", err.Error()),
+				slog.String("stack", string(stack)),
+				slog.String("method", req.Method),
+				slog.String("path", req.URL.Path),
+				slog.String("request_id", RequestIDFrom(c)),
+			)
+			return echo.NewHTTPError(http.StatusInternalServerError, "internal error")
+		},
+	})
 }

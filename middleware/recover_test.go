@@ -115,3 +115,13 @@ func TestRecoverRepanicsAbortHandler(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRecover: the cost on every request, which does not panic.
+func BenchmarkRecover(b *testing.B) {
+	h := Recover(RecoverConfig{})(func(c echo.Context) error { return nil })
+	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = h(c)
+	}
+}

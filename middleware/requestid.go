@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 
 	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
 )
 
 // HeaderRequestID is the header that carries the request ID, in canonical
@@ -31,7 +32,10 @@ func (c RequestIDConfig) withDefaults() RequestIDConfig {
 	return c
 }
 
-// RequestID returns middleware that gives every request an ID.
+// RequestID returns middleware that gives every request an ID: echo's
+// RequestID middleware, with [RequestIDConfig.Generator] as its generator and
+// a handler hook that refuses unsafe incoming IDs and copies the ID onto the
+// request.
 //
 // An incoming X-Request-ID header is kept when it is 1 to 128 characters
 // from [A-Za-z0-9._:+=/-]; otherwise a new ID is generated. The ID is set on
@@ -41,26 +45,26 @@ func (c RequestIDConfig) withDefaults() RequestIDConfig {
 // Security: the incoming ID is client-controlled. The character set excludes
 // spaces, quotes and control characters so that a kept ID cannot forge log
 // lines or inject into JSON or headers; it is still not unique, so never use
-// it for anything but correlation.
+// it for anything but correlation. (echo's middleware alone passes any
+// incoming ID through.)
 func RequestID(cfg RequestIDConfig) echo.MiddlewareFunc {
 	cfg = cfg.withDefaults()
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			req := c.Request()
-			values := req.Header[HeaderRequestID]
-			if len(values) == 0 || !validRequestID(values[0]) {
-				values = []string{cfg.Generator()}
+	return echomw.RequestIDWithConfig(echomw.RequestIDConfig{
+		Generator:    cfg.Generator,
+		TargetHeader: HeaderRequestID,
+		// Runs after echo set the response header to the first incoming value, or to a
+		// generated ID when there was none (used as-is: Generator's results are not checked).
+		RequestIDHandler: func(c echo.Context, id string) {
+			req, h := c.Request(), c.Response().Header()
+			if id != "" && id == req.Header.Get(HeaderRequestID) && !validRequestID(id) {
+				h[HeaderRequestID] = []string{cfg.Generator()}
 			}
-			// One single-value slice, capped so that an Add on either header copies it
-			// instead of writing into the other's, is set on both: the request header (sent
-			// upstream) and the response header, which is also where RequestIDFrom reads it
-			// (no per-request store in the echo context).
-			values = values[:1:1]
-			req.Header[HeaderRequestID] = values
-			c.Response().Header()[HeaderRequestID] = values
-			return next(c)
-		}
-	}
+			// The response's single-value slice, capped so that an Add on either header
+			// copies it instead of writing into the other's, is shared with the request header
+			// (sent upstream): no second slice per request.
+			req.Header[HeaderRequestID] = h[HeaderRequestID][:1:1]
+		},
+	})
 }
 
 // RequestIDFrom returns the request ID that [RequestID] set on c's response,

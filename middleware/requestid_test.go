@@ -175,14 +175,29 @@ func TestRequestIDFromWithoutMiddleware(t *testing.T) {
 	}
 }
 
-func BenchmarkRequestID(b *testing.B) {
+// BenchmarkRequestID: no incoming ID, one is generated.
+func BenchmarkRequestID(b *testing.B) { benchRequestID(b, nil) }
+
+// BenchmarkRequestIDIncoming: the client sent a valid ID, which is kept.
+func BenchmarkRequestIDIncoming(b *testing.B) {
+	benchRequestID(b, []string{"3f2c1a9e-7b1d-4c55-9a8e-2d9b1f0c6e41"})
+}
+
+// benchRequestID runs RequestID on one request whose X-Request-ID is set to
+// incoming (a fresh slice each time, as a parsed request's is) or absent.
+func benchRequestID(b *testing.B, incoming []string) {
+	b.Helper()
 	h := RequestID(RequestIDConfig{})(func(c echo.Context) error { return nil })
 	e := echo.New()
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	rec := httptest.NewRecorder()
 	b.ReportAllocs()
 	for b.Loop() {
-		req.Header.Del("X-Request-ID")
+		req.Header.Del(HeaderRequestID)
+		if incoming != nil {
+			req.Header[HeaderRequestID] = append([]string(nil), incoming...)
+		}
+		clear(rec.Header())
 		c := e.NewContext(req, rec)
 		_ = h(c)
 	}

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel
 
@@ -93,6 +93,18 @@ async def index() -> str:
 @app.get("/health")
 async def health() -> dict:
     return {"status": "ok"}
+
+
+@app.get("/whoami")
+async def whoami(request: Request) -> dict:
+    # Who the backend thinks the user is. Behind hfgate, with uvicorn's
+    # --proxy-headers --forwarded-allow-ips 127.0.0.1, request.client.host is
+    # the client hfgate resolved (the rightmost X-Forwarded-For entry).
+    return {
+        "client": request.client.host if request.client else None,
+        "x_forwarded_for": request.headers.get("x-forwarded-for"),
+        "x_real_ip": request.headers.get("x-real-ip"),
+    }
 
 
 @app.post("/chat")
