@@ -33,6 +33,14 @@ var (
 )
 
 func main() {
+	// Started again, once and at once (same PID, nothing bound yet), with GODEBUG's schedtrace
+	// set: it keeps the runtime's sysmon thread out of a sleep/wake cycle that costs 20-30 % of
+	// hfgate's CPU at a Space's request rates (golang/go#18236; see gateway/sysmon.go).
+	if env, restart := gateway.SysmonEnv(os.Environ()); restart {
+		if exe, err := os.Executable(); err == nil {
+			_ = syscall.Exec(exe, os.Args, env) // on failure, run on as we are
+		}
+	}
 	// One P unless GOMAXPROCS says otherwise. hfgate shares a small machine (a 2-vCPU Space)
 	// with the backend it fronts; with a second P its idle threads spin for work between
 	// requests and take CPU the backend needs (in front of uvicorn on 2 cores: ~180 instead of
