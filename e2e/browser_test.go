@@ -198,7 +198,10 @@ func browserWarm(t *testing.T, node string) {
 	other := browserServeFrontend(t, browserOtherHost)
 	port := freePort(t)
 	api := "http://127.0.0.1:" + strconv.Itoa(port)
-	gw := browserStartGateway(t, port, page, map[string]string{"EXAMPLE_ALLOW_CRASH": "1"})
+	// HOLD_TIMEOUT=0: the crash scenario tests the page's own retry path (the 503 countdown,
+	// what a frontend still needs for a cold start or a long outage). With holding, the message
+	// after the crash is just answered once the backend is back (TestE2ECrashRestart).
+	gw := browserStartGateway(t, port, page, map[string]string{"EXAMPLE_ALLOW_CRASH": "1", "HOLD_TIMEOUT": "0"})
 	shots := browserArtifacts(t)
 	streamMsgs := []string{"hi there", "please stream a reply to me token by token"}
 	crashMsgs := []string{strings.TrimSpace(strings.Repeat("on and on ", 15)), "are you back"}
