@@ -238,9 +238,11 @@ func TestSoak(t *testing.T) {
 	if kills > 0 && held == 0 {
 		t.Errorf("%d kills but no request was held and forwarded", kills)
 	}
-	// A kill can cost each worker the one request it has in flight (it reached the dying
-	// backend, so it is never replayed): a 503, a stream ended early, a WebSocket cut. Those
-	// are allowed up to one per worker and kill; anything else never.
+	// A kill can cost each worker the request it has in flight (it reached the dying backend, so
+	// it is never replayed: a 503, a stream ended early, a WebSocket cut) and at most one more that
+	// raced the kill (sent on a kept-alive connection the dying backend had not closed yet, or a
+	// WebSocket upgrade refused in that moment). Those are allowed up to two per worker and kill;
+	// anything else never.
 	good := map[string]bool{"json:answered": true, "sse:done": true, "ws:answered": true, "abort:aborted": true}
 	crashCost := map[string]bool{"json:not_ready": true, "sse:not_ready": true, "sse:ended_cleanly": true,
 		"ws:read_error": true, "ws:dial_error": true, "abort:not_ready": true}
@@ -257,8 +259,8 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	for kind, n := range costs {
-		if n > kills*workers[kind] {
-			t.Errorf("%s: %d requests lost to kills, want at most %d (one per worker and kill); %s; examples %q", kind, n, kills*workers[kind], out, out.examples)
+		if n > 2*kills*workers[kind] {
+			t.Errorf("%s: %d requests lost to kills, want at most %d (two per worker and kill); %s; examples %q", kind, n, 2*kills*workers[kind], out, out.examples)
 		}
 	}
 	// RSS: Go returns freed memory to the system lazily, so it may stay above the baseline;
