@@ -209,8 +209,18 @@ func TestSoak(t *testing.T) {
 	// The crasher: every 15 s, kill -9 the child; what arrives meanwhile is held.
 	kills := 0
 	crashed := every(soakCtx, 15*time.Second, func() {
-		rb, _ := g.awaitReady(soakCtx, 20*time.Millisecond)
-		if soakCtx.Err() == nil && rb.Supervisor != nil && syscall.Kill(rb.Supervisor.PID, syscall.SIGKILL) == nil {
+		// Kill the current child once it is ready; quietly give up when the soak ends first.
+		pid := 0
+		if poll(soakCtx, 20*time.Millisecond, func() bool {
+			r, rb, err := g.ready(soakCtx)
+			if err == nil && r.status == http.StatusOK && rb.Supervisor != nil {
+				pid = rb.Supervisor.PID
+			}
+			return pid > 0
+		}) != nil {
+			return
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
 			kills++
 		}
 	})
