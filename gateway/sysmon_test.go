@@ -28,3 +28,26 @@ func TestSysmonEnv(t *testing.T) {
 		})
 	}
 }
+
+// TestChildEnvDropsSysmonSetting: the GODEBUG setting hfgate added for itself does not reach the
+// backend; the user's own GODEBUG settings do.
+func TestChildEnvDropsSysmonSetting(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		environ []string
+		want    []string
+	}{
+		{"added alone", []string{"GODEBUG=" + SysmonSchedtrace, "A=b"}, []string{"A=b", "PYTHONUNBUFFERED=1"}},
+		{"added to the user's", []string{"GODEBUG=http2client=0," + SysmonSchedtrace}, []string{"GODEBUG=http2client=0", "PYTHONUNBUFFERED=1"}},
+		{"the user's own", []string{"GODEBUG=schedtrace=0", "PYTHONUNBUFFERED=0"}, []string{"GODEBUG=schedtrace=0", "PYTHONUNBUFFERED=0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := childEnv(tt.environ); !slices.Equal(got, tt.want) {
+				t.Errorf("childEnv(%q) = %q, want %q", tt.environ, got, tt.want)
+			}
+		})
+	}
+}
