@@ -98,7 +98,13 @@ func procFDs(pid int) int {
 
 // procStatus returns a field of /proc/<pid>/status in kB (VmRSS) or as a number (Threads).
 func procStatus(pid int, field string) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return statusField(fmt.Sprintf("/proc/%d/status", pid), field)
+}
+
+// statusField reads a number field of a /proc status file (a process's or a thread's); -1 when
+// the file or the field is not there.
+func statusField(path, field string) int {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return -1
 	}

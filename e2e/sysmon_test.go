@@ -84,15 +84,8 @@ func voluntarySwitches(t *testing.T, pid int) int {
 	}
 	sum := 0
 	for _, task := range tasks {
-		b, err := os.ReadFile(task)
-		if err != nil {
-			continue // a thread that just ended
-		}
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
-				n, _ := strconv.Atoi(strings.TrimSpace(v))
-				sum += n
-			}
+		if n := statusField(task, "voluntary_ctxt_switches"); n > 0 { // -1: a thread that just ended
+			sum += n
 		}
 	}
 	return sum

@@ -209,20 +209,19 @@ func (g *Gateway) routes() *echo.Echo {
 				held := f != nil && (f.held > 0 || f.replayed)
 				client := ""
 				if g.cfg.LogClientAddr {
-					// The client as rewrite resolves it for the upstream: the same pure walk, done
-					// again rather than carried over (carrying it costs an allocation; the walk
-					// does not), and so also for requests that never reach the upstream.
+					// The client as rewrite resolves it for the upstream: the same pure,
+					// allocation-free walk, done here too because the log also covers requests
+					// that never reach rewrite (own routes, 413s, cold 503s).
 					r := c.Request()
 					client = resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], g.cfg.TrustedProxies).Text
 				}
-				ready := g.readiness.IsReady()
-				if ready && !held && client == "" {
+				upstream := readyAttr[0]
+				if !g.readiness.IsReady() {
+					upstream = slog.String("upstream", string(g.readiness.State()))
+				} else if !held && client == "" {
 					return readyAttr // no lock, no allocation
 				}
-				attrs := append(make([]slog.Attr, 0, 4), readyAttr[0])
-				if !ready {
-					attrs[0] = slog.String("upstream", string(g.readiness.State()))
-				}
+				attrs := append(make([]slog.Attr, 0, 4), upstream)
 				if held {
 					attrs = append(attrs, slog.Duration("held", f.held), slog.Bool("replayed", f.replayed))
 				}

@@ -131,7 +131,7 @@ func (t *replayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		// Transport closes the body when the attempt fails; keep it readable for the replay.
 		streamed = &unreadBody{ReadCloser: req.Body}
-		req = shallowClone(req)
+		req = req.WithContext(req.Context()) // a shallow copy, whose Body may be replaced
 		req.Body = streamed
 	}
 	res, err := t.next.RoundTrip(req)
@@ -151,7 +151,7 @@ func (t *replayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if outcome != holdForwarded {
 		return nil, err
 	}
-	again := shallowClone(req)
+	again := req.WithContext(req.Context()) // a shallow copy, for the fresh Body
 	switch {
 	case req.GetBody != nil:
 		body, gerr := req.GetBody()
@@ -168,13 +168,6 @@ func (t *replayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.onReplay()
 	}
 	return t.next.RoundTrip(again)
-}
-
-// shallowClone copies req so that its Body can be replaced without changing the caller's.
-func shallowClone(req *http.Request) *http.Request {
-	r := new(http.Request)
-	*r = *req
-	return r
 }
 
 // unreadBody shields a streamed request body from Transport's Close on a failed attempt and
