@@ -53,8 +53,6 @@ type holdQueue struct {
 	next      func() time.Time                 // the supervisor's next start attempt; nil = none
 	now       func() time.Time                 // the readiness clock
 	observe   func(holdOutcome, time.Duration) // metrics; nil = none
-	batch     int                              // zero = holdReleaseBatch
-	every     time.Duration                    // zero = holdReleaseEvery
 
 	mu        sync.Mutex
 	queue     []*holdWaiter // arrival order
@@ -187,13 +185,6 @@ func (h *holdQueue) poke() {
 // arrival order, a batch at a time; otherwise it waits for the next transition. It ends when the
 // queue is empty.
 func (h *holdQueue) release() {
-	batch, every := h.batch, h.every
-	if batch <= 0 {
-		batch = holdReleaseBatch
-	}
-	if every <= 0 {
-		every = holdReleaseEvery
-	}
 	for {
 		changed := h.readiness.Changed()
 		h.mu.Lock()
@@ -210,7 +201,7 @@ func (h *holdQueue) release() {
 			}
 			continue
 		}
-		n := min(batch, len(h.queue))
+		n := min(holdReleaseBatch, len(h.queue))
 		for _, w := range h.queue[:n] {
 			w.released = true
 			close(w.turn)
@@ -220,7 +211,7 @@ func (h *holdQueue) release() {
 		h.mu.Unlock()
 		if more {
 			// The pace between batches (not a poll: the batch is already known).
-			time.Sleep(every)
+			time.Sleep(holdReleaseEvery)
 		}
 	}
 }

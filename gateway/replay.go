@@ -90,9 +90,6 @@ func (f *flight) mayHaveReached() bool {
 	return false
 }
 
-// resetAttempts forgets the attempts before a replay.
-func (f *flight) resetAttempts() { f.attempts = 0 }
-
 // flightFrom returns the request's flight, or nil when it has none (holding off).
 func flightFrom(ctx context.Context) *flight {
 	f, _ := ctx.Value(flightKey{}).(*flight)
@@ -163,7 +160,7 @@ func (t *replayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		again.Body = streamed.ReadCloser
 	}
 	f.replayed = true
-	f.resetAttempts()
+	f.attempts = 0 // the replay's own connection marks start afresh
 	if t.onReplay != nil {
 		t.onReplay()
 	}
