@@ -149,7 +149,8 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		g.proxy.rp.Transport = &timedTransport{next: g.proxy.rp.Transport, ttfb: g.metrics.ttfb}
 	}
 	// Outermost, so that a replay's wait in the hold queue is not counted as upstream time.
-	replay := &replayTransport{next: g.proxy.rp.Transport, hold: g.hold, readiness: g.readiness, logger: opts.Logger}
+	replay := &replayTransport{next: g.proxy.rp.Transport, hold: g.hold, readiness: g.readiness, logger: opts.Logger,
+		closeIdle: g.proxy.transport.CloseIdleConnections}
 	if g.metrics != nil {
 		replay.onReplay = g.metrics.replays.Inc
 	}

@@ -23,6 +23,7 @@ import (
 // http.Transport, shared by every request.
 type proxy struct {
 	rp        *httputil.ReverseProxy
+	transport *http.Transport // rp's, before any wrapping
 	target    *url.URL
 	trusted   []netip.Prefix
 	readiness *Readiness
@@ -74,6 +75,7 @@ func newProxy(cfg proxyConfig) *proxy {
 		// its lifetime (an open event stream too), and bodies larger than the buffer bypass it.
 	}
 	p := &proxy{
+		transport: transport,
 		target:    cfg.Target,
 		trusted:   cfg.Trusted,
 		readiness: cfg.Readiness,

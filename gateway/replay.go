@@ -117,6 +117,7 @@ type replayTransport struct {
 	readiness *Readiness
 	logger    *slog.Logger
 	onReplay  func() // metrics; nil = none
+	closeIdle func() // closes the pool's idle connections; nil = none
 }
 
 func (t *replayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -132,32 +133,69 @@ func (t *replayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = streamed
 	}
 	res, err := t.next.RoundTrip(req)
-	if err == nil || f.mayHaveReached() || req.Context().Err() != nil || streamed != nil && streamed.read ||
-		req.Header.Get("Expect") != "" { // headers may have gone ahead of a 100-continue body
-		return res, err
+	// Every attempt that never reached the upstream is followed by a hold and another attempt,
+	// until one reaches it or the hold ends (deadline, client gone, upstream not expected back).
+	// An attempt on a connection the dead upstream had closed leaves the state ready (nothing
+	// proves the upstream down yet), so its hold ends at once; the next attempt dials afresh and
+	// is refused, which marks the upstream unreachable, and that hold lasts until it is back.
+	// Each loop needs a fresh "never reached" verdict, so nothing is ever sent twice.
+	for attempt := 1; t.replayable(req, f, streamed, err) && attempt <= maxReplays; attempt++ {
+		if err = t.holdAfter(req, f, err); err != nil {
+			return nil, err
+		}
+		res, err = t.resend(req, f, streamed)
 	}
+	return res, err
+}
+
+// maxReplays bounds the attempts after the first. Each one follows a wait in the hold queue and
+// a fresh dial, so the bound only matters for an upstream that accepts the health check but
+// refuses every request; the hold deadline bounds the time in any case.
+const maxReplays = 4
+
+// replayable reports whether the attempt that ended with err may be sent again: it failed, no
+// byte of it reached the upstream, the client is still there, and its body can be sent again.
+func (t *replayTransport) replayable(req *http.Request, f *flight, streamed *unreadBody, err error) bool {
+	return err != nil && !f.mayHaveReached() && req.Context().Err() == nil && (streamed == nil || !streamed.read) &&
+		req.Header.Get("Expect") == "" // headers may have gone ahead of a 100-continue body
+}
+
+// holdAfter records a failed attempt that never reached the upstream and holds the request
+// until the upstream is ready and its turn comes. It returns nil when the request may be sent
+// again, and the attempt's error otherwise.
+func (t *replayTransport) holdAfter(req *http.Request, f *flight, err error) error {
 	if isDialError(err) {
 		t.readiness.MarkUnreachable()
 	} else {
+		// A connection the upstream had closed (a crash, or an idle keep-alive timeout). Its
+		// pooled siblings are likely stale too: the next attempt dials afresh.
 		t.readiness.poke()
+		if t.closeIdle != nil {
+			t.closeIdle()
+		}
 	}
 	t.logger.Warn("upstream unreachable; holding the request to send it again",
 		"request_id", req.Header.Get(middleware.HeaderRequestID), "err", err)
 	outcome, held := t.hold.wait(req.Context(), f.deadline)
 	f.held += held
 	if outcome != holdForwarded {
-		return nil, err
+		return err
 	}
+	return nil
+}
+
+// resend sends the request again with a fresh body and fresh connection marks.
+func (t *replayTransport) resend(req *http.Request, f *flight, streamed *unreadBody) (*http.Response, error) {
 	again := req.WithContext(req.Context()) // a shallow copy, for the fresh Body
 	switch {
 	case req.GetBody != nil:
-		body, gerr := req.GetBody()
-		if gerr != nil {
+		body, err := req.GetBody()
+		if err != nil {
 			return nil, err
 		}
 		again.Body = body
 	case streamed != nil:
-		again.Body = streamed.ReadCloser
+		again.Body = streamed // still shielded: a failed replay may be followed by another
 	}
 	f.replayed = true
 	f.attempts = 0 // the replay's own connection marks start afresh

@@ -3,11 +3,15 @@ package gateway
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -228,4 +232,93 @@ func awaitReadable(t *testing.T, mc *meteredConn, events int16) {
 	}); err != nil || perr != nil {
 		t.Fatalf("poll: %v %v", err, perr)
 	}
+}
+
+// staleThenRefused is an upstream that died: the first attempt goes out on a pooled connection
+// it had closed (EOF, nothing reached it, the state still says ready), the next ones are
+// refused until back is closed, and then it answers.
+type staleThenRefused struct {
+	back  chan struct{}
+	calls atomic.Int64
+}
+
+func (u *staleThenRefused) RoundTrip(req *http.Request) (*http.Response, error) {
+	switch n := u.calls.Add(1); {
+	case n == 1:
+		return nil, io.EOF
+	default:
+		select {
+		case <-u.back:
+			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+		default:
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		}
+	}
+}
+
+// replayRig is a replayTransport in front of next, with a readiness that has seen the upstream
+// come up once (1 s after start) and a hold queue of timeout.
+func replayRig(next http.RoundTripper, timeout time.Duration) (*replayTransport, *Readiness) {
+	logger := slog.New(slog.DiscardHandler)
+	r := NewReadiness(logger, nil)
+	time.Sleep(time.Second)
+	r.MarkReady()
+	hold := newHoldQueue(r, timeout, 256, nil, time.Now)
+	return &replayTransport{next: next, hold: hold, readiness: r, logger: logger}, r
+}
+
+// TestReplayHeldUntilBack: a request the gateway decided to hold after a stale connection is
+// held until the upstream is back, although the state said ready when it decided (issue 18,
+// item 0): the refused second attempt is not answered at once.
+func TestReplayHeldUntilBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &staleThenRefused{back: make(chan struct{})}
+		rt, r := replayRig(up, 10*time.Second)
+		start := time.Now()
+		f := newFlight(t.Context(), start.Add(10*time.Second))
+		req := httptest.NewRequestWithContext(f.withTrace(), http.MethodPost, "http://up/chat", nil)
+		go func() {
+			for r.State() != StateUnavailable {
+				<-r.Changed()
+			}
+			time.Sleep(3 * time.Second) // the restart
+			close(up.back)
+			r.MarkReady()
+		}()
+		res, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("RoundTrip: %v, want the answer once the upstream is back", err)
+		}
+		_ = res.Body.Close()
+		if got := time.Since(start); got != 3*time.Second {
+			t.Errorf("answered after %v, want 3s (when the upstream came back)", got)
+		}
+		if !f.replayed || f.held != 3*time.Second {
+			t.Errorf("replayed=%v held=%v, want true and 3s", f.replayed, f.held)
+		}
+		if n := up.calls.Load(); n != 3 {
+			t.Errorf("%d attempts, want 3 (stale, refused, answered)", n)
+		}
+	})
+}
+
+// TestReplayHeldUntilDeadline: the same request, when the upstream does not come back, is
+// answered at its hold deadline, not at the refused second attempt.
+func TestReplayHeldUntilDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &staleThenRefused{back: make(chan struct{})}
+		rt, _ := replayRig(up, 3*time.Second)
+		start := time.Now()
+		f := newFlight(t.Context(), start.Add(3*time.Second))
+		req := httptest.NewRequestWithContext(f.withTrace(), http.MethodPost, "http://up/chat", nil)
+		if _, err := rt.RoundTrip(req); !isDialError(err) {
+			t.Fatalf("RoundTrip error %v, want the refused dial", err)
+		}
+		if got := time.Since(start); got != 3*time.Second {
+			t.Errorf("answered after %v, want the 3s hold deadline", got)
+		}
+		if n := up.calls.Load(); n != 2 {
+			t.Errorf("%d attempts, want 2 (stale, refused)", n)
+		}
+	})
 }
