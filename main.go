@@ -21,6 +21,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/hfgate/hfgate/config"
 	"github.com/hfgate/hfgate/gateway"
+	"github.com/hfgate/hfgate/logging"
 )
 
 // Set at link time by `make build`, `make space` and `make release`
@@ -80,9 +81,10 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) int {
 	// Lines go through a bounded buffer that one goroutine writes out, so that a console that
 	// stops reading never stalls a request (docs/configuration.md, "Logs"). Deferred first, so
 	// it runs last: every line is written before run returns.
-	logOut := gateway.NewLogWriter(stderr, gateway.LogWriterOptions{})
+	logOut := logging.NewWriter(stderr, logging.WriterOptions{})
 	defer logOut.Close()
-	logger := gateway.NewLogger(logOut, gateway.LogOptions{Format: cfg.LogFormat, Level: cfg.LogLevel, Secrets: cfg.Secrets})
+	logger := logging.New(logOut, logging.Options{Format: cfg.LogFormat, Level: cfg.LogLevel, Secrets: cfg.Secrets,
+		Droppable: gateway.AccessLine})
 
 	// Bind before anything slow, so the Space answers from the first moments.
 	ln, err := net.Listen("tcp", cfg.Addr())
@@ -98,7 +100,7 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) int {
 		logger.Info("space", "id", cfg.SpaceID, "url", cfg.PublicURL())
 	}
 
-	g, err := gateway.New(cfg, gateway.Options{Logger: logger, Environ: environ})
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger, DroppedLines: logOut.Dropped, Environ: environ})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1

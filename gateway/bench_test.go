@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/logging"
 )
 
 // The benchmarks below measure the hot path in-process: a keep-alive client, the gateway's
@@ -66,7 +67,7 @@ func newBenchGateway(b *testing.B, upstreamURL string, environ map[string]string
 	if err != nil {
 		b.Fatalf("config: %v", err)
 	}
-	g, err := New(cfg, Options{Logger: NewLogger(discard{}, LogOptions{Level: level, Secrets: cfg.Secrets})})
+	g, err := New(cfg, Options{Logger: logging.New(io.Discard, logging.Options{Level: level, Secrets: cfg.Secrets})})
 	if err != nil {
 		b.Fatalf("New: %v", err)
 	}

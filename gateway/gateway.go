@@ -20,8 +20,12 @@ import (
 
 // Options are what New needs besides the configuration. Zero values are documented per field.
 type Options struct {
-	// Logger is the gateway's logger, normally from NewLogger. Required.
+	// Logger is the gateway's logger (main builds it with logging.New, with AccessLine as its
+	// Droppable). Required.
 	Logger *slog.Logger
+	// DroppedLines counts the log lines the logger's writer dropped, exported as a metric.
+	// Zero value: no such metric (the logger writes through no dropping writer).
+	DroppedLines func() uint64
 	// Environ is the environment handed to the supervised child ("KEY=value" entries).
 	// Zero value: the child gets an empty environment plus PYTHONUNBUFFERED=1.
 	Environ []string
@@ -144,6 +148,7 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		}
 		g.metrics = newMetrics(g.readiness, child)
 		g.metrics.watchHold(g.hold)
+		g.metrics.watchLog(opts.DroppedLines)
 		g.hold.observe = g.metrics.observeHold
 		// Wrapped after the prober took the transport: health checks are not upstream traffic.
 		g.proxy.rp.Transport = &timedTransport{next: g.proxy.rp.Transport, ttfb: g.metrics.ttfb}
@@ -505,3 +510,7 @@ func (g *Gateway) logMisconfigured() {
 	g.logger.Error("misconfigured: required variables are missing; the upstream is not started",
 		"missing", strings.Join(g.cfg.Missing, ","), "hint", setSecretsHint)
 }
+
+// AccessLine reports whether r is one of the gateway's access lines, which a log writer under
+// pressure drops first: main passes it as logging.Options.Droppable.
+func AccessLine(r slog.Record) bool { return middleware.IsAccessRecord(r) }

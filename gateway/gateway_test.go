@@ -23,6 +23,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/logging"
 )
 
 // --- harness ---------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ func startGatewayWith(t *testing.T, upstream *httptest.Server, environ map[strin
 		t.Fatalf("config: %v", err)
 	}
 	logs := newLogSink()
-	logger := NewLogger(logs, LogOptions{Format: "json", Level: slog.LevelDebug, Secrets: cfg.Secrets})
+	logger := logging.New(logs, logging.Options{Format: "json", Level: slog.LevelDebug, Secrets: cfg.Secrets})
 	gate := &dialGate{open: open}
 	opts.Logger, opts.DialContext, opts.ProbeInterval = logger, gate.dial, 20*time.Millisecond
 	g, err := New(cfg, opts)

@@ -58,17 +58,16 @@ func (m *metrics) watchHold(h *holdQueue) {
 	}, func() float64 { return float64(h.held()) }))
 }
 
-// watchLog exports the log lines the LogWriter under logger dropped, if there is one (main
-// always logs through one; tests often do not).
-func (m *metrics) watchLog(logger *slog.Logger) {
-	lw := logWriterOf(logger)
-	if lw == nil {
+// watchLog exports dropped, the count of log lines the log writer dropped (Options.DroppedLines),
+// when there is one (main always logs through a logging.Writer; tests often do not).
+func (m *metrics) watchLog(dropped func() uint64) {
+	if dropped == nil {
 		return
 	}
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "hfgate_log_dropped_lines_total",
 		Help: "Log lines dropped because stderr was not read fast enough (access lines first; see docs/configuration.md).",
-	}, func() float64 { return float64(lw.Dropped()) }))
+	}, func() float64 { return float64(dropped()) }))
 }
 
 // newMetrics registers the collectors. child is the supervisor's status, or nil when hfgate
@@ -209,7 +208,6 @@ func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // serveMetrics binds addr and serves /metrics on it until the returned stop func is called.
 func (m *metrics) serveMetrics(addr string, logger *slog.Logger) (stop func(), err error) {
-	m.watchLog(logger) // here, where the logger is at hand: Serve calls serveMetrics once
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen: %w", err)

@@ -6,11 +6,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/hfgate/hfgate/config"
 )
 
 // metricsURL returns the /metrics URL of a gateway started with METRICS_ADDR=127.0.0.1:0.
@@ -202,5 +206,89 @@ func BenchmarkProxySmallJSONMetrics(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		benchPost(b, c, gw.URL+"/chat", nil, http.StatusOK)
+	}
+}
+
+// TestLogDroppedMetric: hfgate_log_dropped_lines_total follows Options.DroppedLines, and is
+// absent without it.
+func TestLogDroppedMetric(t *testing.T) {
+	t.Parallel()
+	var dropped atomic.Uint64
+	m := newMetrics(NewReadiness(slog.New(slog.DiscardHandler), nil), nil)
+	m.watchLog(dropped.Load)
+	dropped.Store(3)
+	if got := droppedMetric(t, m); got != 3 {
+		t.Errorf("hfgate_log_dropped_lines_total: got %v, want 3", got)
+	}
+	plain := newMetrics(NewReadiness(slog.New(slog.DiscardHandler), nil), nil)
+	plain.watchLog(nil)
+	if got := droppedMetric(t, plain); got != -1 {
+		t.Errorf("hfgate_log_dropped_lines_total without DroppedLines: got %v, want none", got)
+	}
+}
+
+// droppedMetric gathers hfgate_log_dropped_lines_total, or -1 when it is not registered.
+func droppedMetric(t *testing.T, m *metrics) float64 {
+	t.Helper()
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "hfgate_log_dropped_lines_total" {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return -1
+}
+
+// recordsHandler keeps every record logged through it.
+type recordsHandler struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (h *recordsHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordsHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordsHandler) WithGroup(string) slog.Handler            { return h }
+func (h *recordsHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, r)
+	return nil
+}
+
+// TestAccessLineIsTheAccessLog: the predicate main gives the log writer (logging.Options.
+// Droppable) picks the gateway's access lines and none of its other records.
+func TestAccessLineIsTheAccessLog(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t)
+	h := &recordsHandler{}
+	cfg, err := config.Load(map[string]string{"UPSTREAM_URL": up.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, Options{Logger: slog.New(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Readiness().MarkReady()
+	for _, path := range []string{"/healthz", "/echo"} {
+		rec := httptest.NewRecorder()
+		g.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	access := 0
+	for _, r := range h.records {
+		if AccessLine(r) != (r.Message == "request") {
+			t.Errorf("AccessLine(%q) = %v", r.Message, AccessLine(r))
+		}
+		if AccessLine(r) {
+			access++
+		}
+	}
+	if access != 2 || len(h.records) <= access {
+		t.Errorf("%d access lines among %d records, want 2 among more", access, len(h.records))
 	}
 }

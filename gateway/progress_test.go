@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hfgate/hfgate/logging"
 )
 
 // scriptedUpstream answers health checks from a script: an error, or a status code.
@@ -33,7 +35,7 @@ func TestProberProgressLines(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	logs := newLogSink()
-	logger := NewLogger(logs, LogOptions{Format: "json"})
+	logger := logging.New(logs, logging.Options{Format: "json"})
 	r := NewReadiness(logger, clock.Now)
 	up := &scriptedUpstream{err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
 	p := &Prober{

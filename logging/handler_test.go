@@ -1,4 +1,4 @@
-package gateway
+package logging
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func TestLoggerStripsEscapesAndMasksSecrets(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
 			var buf bytes.Buffer
-			log := NewLogger(&buf, LogOptions{Format: format, Secrets: []string{secret}})
+			log := New(&buf, Options{Format: format, Secrets: []string{secret}})
 			log = log.With("pre", "\x1b[31mred\x1b[0m")
 			log.Info("hello \x1b[1mbold\x1b[0m",
 				"line", "INFO:     \x1b[32mStarted\x1b[0m key="+secret+" \x1b]0;title\x07done\x00",
@@ -61,7 +61,7 @@ func TestLoggerStripsEscapesAndMasksSecrets(t *testing.T) {
 func TestLoggerTextFormat(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	NewLogger(&buf, LogOptions{}).Info("listening", "addr", "0.0.0.0:7860")
+	New(&buf, Options{}).Info("listening", "addr", "0.0.0.0:7860")
 	out := buf.String()
 	// RFC 3339 time, level, message, attributes.
 	fields := strings.Fields(out)
@@ -114,7 +114,7 @@ func TestTextAccessLineAllocs(t *testing.T) {
 	measure := func(log *slog.Logger) float64 {
 		return testing.AllocsPerRun(100, func() { log.LogAttrs(ctx, slog.LevelInfo, "request", accessLineAttrs...) })
 	}
-	if got, want := measure(NewLogger(discard{}, LogOptions{})), 3.0; got > want {
+	if got, want := measure(New(discard{}, Options{})), 3.0; got > want {
 		t.Errorf("allocations per access line: got %v, want at most %v", got, want)
 	}
 	bare := measure(slog.New(tint.NewTextHandler(discard{}, &tint.Options{TimeFormat: time.RFC3339, NoColor: true})))
@@ -124,7 +124,7 @@ func TestTextAccessLineAllocs(t *testing.T) {
 func TestLoggerLevel(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	log := NewLogger(&buf, LogOptions{Level: slog.LevelWarn})
+	log := New(&buf, Options{Level: slog.LevelWarn})
 	log.Info("quiet")
 	log.Warn("loud")
 	if out := buf.String(); strings.Contains(out, "quiet") || !strings.Contains(out, "loud") {
@@ -158,7 +158,7 @@ func TestStripControl(t *testing.T) {
 }
 
 func BenchmarkCleanHandlerAccessLine(b *testing.B) {
-	log := NewLogger(discard{}, LogOptions{Format: "json", Secrets: []string{"sk-live-0123456789", "postgres://u:p@h/db"}})
+	log := New(discard{}, Options{Format: "json", Secrets: []string{"sk-live-0123456789", "postgres://u:p@h/db"}})
 	b.ReportAllocs()
 	for b.Loop() {
 		log.Info("request", "method", "GET", "path", "/chat/stream", "status", 200, "request_id", "0123456789abcdef0123456789abcdef")
@@ -198,9 +198,9 @@ func BenchmarkAccessLine(b *testing.B) {
 					b.Cleanup(func() { _ = f.Close() })
 					w = f
 				}
-				lw := NewLogWriter(w, LogWriterOptions{})
+				lw := NewWriter(w, WriterOptions{})
 				b.Cleanup(func() { _ = lw.Close() })
-				log := NewLogger(lw, LogOptions{Format: format})
+				log := New(lw, Options{Format: format, Droppable: accessRecord})
 				ctx := context.Background()
 				b.ReportAllocs()
 				for b.Loop() {

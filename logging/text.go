@@ -1,4 +1,4 @@
-package gateway
+package logging
 
 import (
 	"log/slog"

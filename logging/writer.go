@@ -1,4 +1,4 @@
-package gateway
+package logging
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// LogWriterOptions configures NewLogWriter. Zero values are documented per field.
-type LogWriterOptions struct {
+// WriterOptions configures NewWriter. Zero values are documented per field.
+type WriterOptions struct {
 	// Limit is the most bytes of log lines held at once, waiting or being written. Access
 	// lines may fill three quarters of it; the last quarter is kept for every other line.
 	// Zero value: 256 KiB.
@@ -31,7 +31,7 @@ const (
 	logFlushAt = 32 << 10
 )
 
-// LogWriter stands between the logger and stderr so that a log reader that stalls (a full
+// Writer stands between the logger and stderr so that a log reader that stalls (a full
 // pipe to the Space's console) never stalls a request. Writes only append the line to a
 // bounded buffer; one goroutine writes the buffer out, FlushEvery after the first line of a
 // batch arrived, or at once when 32 KiB are waiting. With the reader keeping up, a line reaches
@@ -39,7 +39,7 @@ const (
 // request.
 //
 // When the buffer is full, lines are dropped whole, never cut, and counted:
-//   - access lines (see NewLogger: info "request" records, and debug records) are dropped
+//   - access lines (see New: info "request" records, and debug records) are dropped
 //     once the lines held reach three quarters of Limit;
 //   - every other line (other info lines, warnings, errors) only when it would not fit in
 //     Limit at all, so a warning or an error is never dropped while an access line would still
@@ -54,7 +54,7 @@ const (
 //
 // Our own rather than a library's: bufio.Writer and zap's BufferedWriteSyncer write on the
 // caller's goroutine or block it when full, and neither drops lines by kind.
-type LogWriter struct {
+type Writer struct {
 	out         io.Writer
 	limit       int // bytes held, waiting or being written, beyond which any line is dropped
 	accessLimit int // the same for access lines: three quarters of limit
@@ -76,8 +76,8 @@ type LogWriter struct {
 	done         chan struct{}
 }
 
-// NewLogWriter starts a LogWriter on out. Close it to write out what it holds.
-func NewLogWriter(out io.Writer, opts LogWriterOptions) *LogWriter {
+// NewWriter starts a Writer on out. Close it to write out what it holds.
+func NewWriter(out io.Writer, opts WriterOptions) *Writer {
 	if opts.Limit <= 0 {
 		opts.Limit = defaultLogLimit
 	}
@@ -85,7 +85,7 @@ func NewLogWriter(out io.Writer, opts LogWriterOptions) *LogWriter {
 		opts.FlushEvery = defaultLogFlushEvery
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &LogWriter{
+	w := &Writer{
 		out:         out,
 		limit:       opts.Limit,
 		accessLimit: opts.Limit / 4 * 3,
@@ -103,27 +103,27 @@ func NewLogWriter(out io.Writer, opts LogWriterOptions) *LogWriter {
 // Write takes one whole line that is not an access line (slog handlers write each record in
 // one call). It never blocks on the underlying writer before Close and always reports success:
 // a dropped line is counted, not returned as an error.
-func (w *LogWriter) Write(p []byte) (int, error) { return w.write(p, w.limit) }
+func (w *Writer) Write(p []byte) (int, error) { return w.write(p, w.limit) }
 
 // accessLines is the writer for access lines, which are dropped first.
-type accessLines struct{ w *LogWriter }
+type accessLines struct{ w *Writer }
 
 func (a accessLines) Write(p []byte) (int, error) { return a.w.write(p, a.w.accessLimit) }
 
 // Dropped returns how many lines were dropped since the writer started.
-func (w *LogWriter) Dropped() uint64 { return w.droppedTotal.Load() }
+func (w *Writer) Dropped() uint64 { return w.droppedTotal.Load() }
 
 // Close writes out every line held, stops the writer's goroutine and returns when both are
 // done. It waits as long as the underlying writer takes. Later writes go to the underlying
 // writer directly. Close may be called more than once.
-func (w *LogWriter) Close() error {
+func (w *Writer) Close() error {
 	w.cancel()
 	<-w.done
 	return nil
 }
 
 // attach makes logger the one that reports drops (the first logger built on w).
-func (w *LogWriter) attach(logger *slog.Logger) {
+func (w *Writer) attach(logger *slog.Logger) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.logger == nil {
@@ -131,7 +131,7 @@ func (w *LogWriter) attach(logger *slog.Logger) {
 	}
 }
 
-func (w *LogWriter) write(p []byte, limit int) (int, error) {
+func (w *Writer) write(p []byte, limit int) (int, error) {
 	w.mu.Lock()
 	if w.direct {
 		defer w.mu.Unlock()
@@ -165,7 +165,7 @@ func signal(c chan struct{}) {
 }
 
 // loop writes batches until Close, then drains.
-func (w *LogWriter) loop(ctx context.Context) {
+func (w *Writer) loop(ctx context.Context) {
 	defer close(w.done)
 	defer w.recoverPanic()
 	for {
@@ -182,7 +182,7 @@ func (w *LogWriter) loop(ctx context.Context) {
 
 // awaitBatch waits for a batch to gather: FlushEvery after its first line, less if flushAt
 // bytes are waiting or the writer is closing.
-func (w *LogWriter) awaitBatch(ctx context.Context) {
+func (w *Writer) awaitBatch(ctx context.Context) {
 	t := time.NewTimer(w.flushEvery)
 	defer t.Stop()
 	select {
@@ -194,7 +194,7 @@ func (w *LogWriter) awaitBatch(ctx context.Context) {
 
 // flushOnce writes the lines waiting, outside the lock so that writers go on appending (into
 // the other buffer) meanwhile, then reports the lines dropped until the write returned.
-func (w *LogWriter) flushOnce() {
+func (w *Writer) flushOnce() {
 	w.mu.Lock()
 	batch := w.buf
 	w.buf, w.spare = w.spare[:0], nil
@@ -220,7 +220,7 @@ func (w *LogWriter) flushOnce() {
 // reportDropped says how many lines were dropped: through the logger when there is one, so in
 // the log's format, else as a plain line. Either way the report joins the lines waiting (as a
 // warning, which the last quarter of the buffer is kept for) and goes out next round.
-func (w *LogWriter) reportDropped(logger *slog.Logger, n uint64) {
+func (w *Writer) reportDropped(logger *slog.Logger, n uint64) {
 	if logger == nil {
 		_, _ = w.Write(fmt.Appendf(nil, "log lines dropped count=%d\n", n))
 		return
@@ -230,7 +230,7 @@ func (w *LogWriter) reportDropped(logger *slog.Logger, n uint64) {
 
 // drain writes out everything held, reports the last drops, and switches to direct writes
 // under the lock, so that a line written meanwhile can neither be lost nor overtake the rest.
-func (w *LogWriter) drain() {
+func (w *Writer) drain() {
 	for {
 		w.flushOnce()
 		w.mu.Lock()
@@ -251,7 +251,7 @@ func (w *LogWriter) drain() {
 
 // recoverPanic keeps a panic in the loop (in the underlying writer, say) from taking the
 // gateway down: the writer falls back to direct writes and the panic is logged.
-func (w *LogWriter) recoverPanic() {
+func (w *Writer) recoverPanic() {
 	v := recover()
 	if v == nil {
 		return

@@ -1,4 +1,4 @@
-package gateway
+package logging
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"github.com/lmittmann/tint"
 )
 
-// LogOptions configures NewLogger.
-type LogOptions struct {
+// Options configures New.
+type Options struct {
 	// Format is "text" (tint, no colour, RFC 3339 times) or "json" (one JSON object a line).
 	// Zero value: "text".
 	Format string
@@ -20,65 +20,57 @@ type LogOptions struct {
 	// Secrets are values that must never reach the log; every exact occurrence in the message or
 	// in a string attribute is replaced by "***". Zero value: nothing is masked.
 	Secrets []string
+	// Droppable picks, among info records, the ones a Writer drops first when its reader
+	// stalls (the access lines; whoever installs the access log knows its records). Warnings
+	// and errors are never picked; debug records always are. Zero value: debug records only.
+	Droppable func(slog.Record) bool
 }
 
-// NewLogger returns the one logger hfgate writes through. Whatever the format, every record
+// New returns the one logger hfgate writes through. Whatever the format, every record
 // passes a cleaning step first: ANSI escape sequences and other control characters are removed
 // from the message and from every string (and error) attribute, and secret values are masked.
 // The cleaning is what lets foreign text (child output, upstream error strings) be logged as an
 // attribute without garbling the Hugging Face log console or leaking a key.
 //
-// When w is a *LogWriter (as main wires it), the logger tells it which lines are access lines,
-// the ones it drops first when the reader stalls: records below warn with the message
-// "request" (middleware.AccessLog's), and debug records. The logger also reports the writer's
-// drops.
-func NewLogger(w io.Writer, opts LogOptions) *slog.Logger {
+// When w is a *Writer (as main wires it), the logger tells it which lines it drops first when
+// the reader stalls (see Options.Droppable), and reports the writer's drops.
+func New(w io.Writer, opts Options) *slog.Logger {
 	h := newCleanHandler(newFormatHandler(w, opts), opts.Secrets)
+	h.droppable = opts.Droppable
 	h.render = opts.Format != "json"
-	lw, buffered := w.(*LogWriter)
+	lw, buffered := w.(*Writer)
 	if !buffered {
 		return slog.New(h)
 	}
 	h.access = newFormatHandler(accessLines{lw}, opts)
-	h.lw = lw
 	logger := slog.New(h)
 	lw.attach(logger)
 	return logger
 }
 
-// logWriterOf returns the LogWriter a logger from NewLogger writes through, or nil.
-func logWriterOf(logger *slog.Logger) *LogWriter {
-	if h, ok := logger.Handler().(*cleanHandler); ok {
-		return h.lw
-	}
-	return nil
-}
-
 // newFormatHandler is the handler that formats records for w: tint's text (colourless) or
 // slog's JSON.
-func newFormatHandler(w io.Writer, opts LogOptions) slog.Handler {
+func newFormatHandler(w io.Writer, opts Options) slog.Handler {
 	if opts.Format == "json" {
 		return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: opts.Level})
 	}
 	return tint.NewTextHandler(w, &tint.Options{Level: opts.Level, TimeFormat: time.RFC3339, NoColor: true})
 }
 
-// accessMessage is the message of middleware.AccessLog's records.
-const accessMessage = "request"
-
-// isAccessLine reports whether r is a line the LogWriter may drop first: an access line below
-// warn (5xx access lines are warnings or errors and are kept like them), or a debug record.
-func isAccessLine(r slog.Record) bool {
-	return r.Level < slog.LevelInfo || (r.Level < slog.LevelWarn && r.Message == accessMessage)
+// dropsFirst reports whether r is a line the Writer may drop first: a debug record, or an info
+// record that droppable picks (5xx access lines are warnings or errors and are kept like them).
+func dropsFirst(r slog.Record, droppable func(slog.Record) bool) bool {
+	return r.Level < slog.LevelInfo || (r.Level < slog.LevelWarn && droppable != nil && droppable(r))
 }
 
 // cleanHandler is a slog.Handler that sanitises records before passing them on.
 type cleanHandler struct {
 	next    slog.Handler      // every record that is not an access line
-	access  slog.Handler      // access lines: next, or the same format on the LogWriter's droppable side
+	access  slog.Handler      // access lines: next, or the same format on the Writer's droppable side
 	secrets []string          // values to mask, longest first so a secret containing another is masked whole
 	mask    *strings.Replacer // nil when there are no secrets
-	lw      *LogWriter        // the writer under both handlers, or nil
+	// droppable is Options.Droppable: it picks the info records that go to access.
+	droppable func(slog.Record) bool
 	// render is set for tint's text format while no WithAttrs or WithGroup was applied: the
 	// attributes are then rendered into the message, in tint's own format (renderText).
 	render bool
@@ -106,7 +98,7 @@ func (h *cleanHandler) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (h *cleanHandler) Handle(ctx context.Context, r slog.Record) error {
 	next := h.next
-	if isAccessLine(r) {
+	if h.access != h.next && dropsFirst(r, h.droppable) {
 		next = h.access
 	}
 	if h.dirty(r) {
@@ -173,7 +165,7 @@ func (h *cleanHandler) WithGroup(name string) slog.Handler {
 // derive applies with to both handlers. Rendering stops: tint writes the handler's own
 // attributes after the message, and a group prefixes the record's keys.
 func (h *cleanHandler) derive(with func(slog.Handler) slog.Handler) *cleanHandler {
-	d := &cleanHandler{next: with(h.next), secrets: h.secrets, mask: h.mask, lw: h.lw}
+	d := &cleanHandler{next: with(h.next), secrets: h.secrets, mask: h.mask, droppable: h.droppable}
 	d.access = d.next
 	if h.access != h.next {
 		d.access = with(h.access)

@@ -1,4 +1,4 @@
-package gateway
+package logging
 
 import (
 	"bufio"
@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
@@ -17,9 +15,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/hfgate/hfgate/middleware"
-	"github.com/labstack/echo/v4"
 )
 
 // gateWriter records what is written to it; every Write waits until open is closed. Its
@@ -82,23 +77,17 @@ func TestLogWriterStalledReader(t *testing.T) {
 			}
 			defer pr.Close()
 			// 16 KiB held plus the pipe's own buffer (64 KiB on Linux) against ~1.5 MB of lines.
-			lw := NewLogWriter(pw, LogWriterOptions{Limit: 16 << 10})
-			logger := NewLogger(lw, LogOptions{Format: format})
-
-			e := echo.New()
-			e.Use(middleware.RequestID(middleware.RequestIDConfig{}), middleware.AccessLog(middleware.AccessLogConfig{Logger: logger}))
-			e.GET("/chat", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+			lw := NewWriter(pw, WriterOptions{Limit: 16 << 10})
+			logger := New(lw, Options{Format: format, Droppable: accessRecord})
 
 			const goroutines, perGoroutine, warnings = 8, 2000, 20
 			var wg sync.WaitGroup
 			for range goroutines {
 				wg.Go(func() {
-					for range perGoroutine {
-						rec := httptest.NewRecorder()
-						e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/chat", nil))
-						if rec.Code != http.StatusOK {
-							t.Errorf("status: got %d, want %d", rec.Code, http.StatusOK)
-						}
+					for i := range perGoroutine {
+						// An access line as the gateway's access log writes it.
+						logger.Info("request", "method", "GET", "path", "/chat", "status", 200,
+							"duration", time.Millisecond, "request_id", fmt.Sprintf("%032x", i))
 					}
 				})
 			}
@@ -195,7 +184,7 @@ var textLine = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* (INF|WRN|E
 func TestLogWriterDropPolicy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := newGateWriter(false)
-		lw := NewLogWriter(out, LogWriterOptions{Limit: 1000}) // access lines up to 750 bytes held
+		lw := NewWriter(out, WriterOptions{Limit: 1000}) // access lines up to 750 bytes held
 		defer lw.Close()
 		defer out.release() // also when the test fails early, so that the loop can end
 		access := accessLines{lw}
@@ -241,16 +230,16 @@ func TestLogWriterDropPolicy(t *testing.T) {
 	})
 }
 
-// TestLoggerOnLogWriterKeepsWarnings: through NewLogger, info "request" records are the
+// TestLoggerOnLogWriterKeepsWarnings: through New, info "request" records are the
 // droppable ones; a 5xx access line (warn or error) and other info lines are kept like
 // warnings.
 func TestLoggerOnLogWriterKeepsWarnings(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := newGateWriter(false)
-		lw := NewLogWriter(out, LogWriterOptions{Limit: 4000}) // access lines up to 3000 bytes
+		lw := NewWriter(out, WriterOptions{Limit: 4000}) // access lines up to 3000 bytes
 		defer lw.Close()
 		defer out.release()
-		logger := NewLogger(lw, LogOptions{Format: "json"})
+		logger := New(lw, Options{Format: "json", Droppable: accessRecord})
 		ctx := context.Background()
 		logger.Info("first")
 		time.Sleep(defaultLogFlushEvery)
@@ -278,7 +267,10 @@ func TestLoggerOnLogWriterKeepsWarnings(t *testing.T) {
 	})
 }
 
-func TestIsAccessLine(t *testing.T) {
+// accessRecord is the Droppable of these tests: the gateway's access lines have this message.
+func accessRecord(r slog.Record) bool { return r.Message == "request" }
+
+func TestDropsFirst(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
@@ -295,7 +287,7 @@ func TestIsAccessLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := isAccessLine(slog.NewRecord(time.Time{}, tt.level, tt.msg, 0)); got != tt.want {
+			if got := dropsFirst(slog.NewRecord(time.Time{}, tt.level, tt.msg, 0), accessRecord); got != tt.want {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
@@ -306,7 +298,7 @@ func TestIsAccessLine(t *testing.T) {
 func TestLogWriterFlushEvery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := newGateWriter(true)
-		lw := NewLogWriter(out, LogWriterOptions{})
+		lw := NewWriter(out, WriterOptions{})
 		defer lw.Close()
 		_, _ = lw.Write([]byte("one\n"))
 		time.Sleep(defaultLogFlushEvery - time.Millisecond)
@@ -339,7 +331,7 @@ func TestLogWriterFlushEvery(t *testing.T) {
 func TestLogWriterFlushAt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := newGateWriter(true)
-		lw := NewLogWriter(out, LogWriterOptions{})
+		lw := NewWriter(out, WriterOptions{})
 		defer lw.Close()
 		start := time.Now()
 		for range logFlushAt / 128 {
@@ -357,7 +349,7 @@ func TestLogWriterFlushAt(t *testing.T) {
 func TestLogWriterClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := newGateWriter(true)
-		lw := NewLogWriter(out, LogWriterOptions{})
+		lw := NewWriter(out, WriterOptions{})
 		var want strings.Builder
 		for i := range 1000 {
 			l := fmt.Sprintf("line %d\n", i)
@@ -396,8 +388,8 @@ func (p *panicWriter) Write(b []byte) (int, error) {
 func TestLogWriterPanic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := &panicWriter{gateWriter: *newGateWriter(true)}
-		lw := NewLogWriter(out, LogWriterOptions{})
-		logger := NewLogger(lw, LogOptions{Format: "json"})
+		lw := NewWriter(out, WriterOptions{})
+		logger := New(lw, Options{Format: "json"})
 		logger.Info("lost in the panic")
 		time.Sleep(defaultLogFlushEvery)
 		synctest.Wait()
@@ -408,44 +400,4 @@ func TestLogWriterPanic(t *testing.T) {
 		}
 		_ = lw.Close()
 	})
-}
-
-// TestLogDroppedMetric: hfgate_log_dropped_lines_total follows the writer's count, and is
-// absent when the logger writes through no LogWriter.
-func TestLogDroppedMetric(t *testing.T) {
-	t.Parallel()
-	out := newGateWriter(false)
-	lw := NewLogWriter(out, LogWriterOptions{Limit: 1000})
-	defer lw.Close()
-	defer out.release()
-	logger := NewLogger(lw, LogOptions{})
-	for lw.Dropped() < 3 {
-		logger.Info("request", "status", 200)
-	}
-	m := newMetrics(NewReadiness(logger, nil), nil)
-	m.watchLog(logger)
-	if got := droppedMetric(t, m); got != 3 {
-		t.Errorf("hfgate_log_dropped_lines_total: got %v, want 3", got)
-	}
-
-	plain := newMetrics(NewReadiness(logger, nil), nil)
-	plain.watchLog(NewLogger(discard{}, LogOptions{}))
-	if got := droppedMetric(t, plain); got != -1 {
-		t.Errorf("hfgate_log_dropped_lines_total without a LogWriter: got %v, want none", got)
-	}
-}
-
-// droppedMetric gathers hfgate_log_dropped_lines_total, or -1 when it is not registered.
-func droppedMetric(t *testing.T, m *metrics) float64 {
-	t.Helper()
-	families, err := m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() == "hfgate_log_dropped_lines_total" {
-			return f.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return -1
 }

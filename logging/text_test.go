@@ -1,4 +1,4 @@
-package gateway
+package logging
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"github.com/lmittmann/tint"
 )
 
-// tintLine is what tint (as NewLogger configures it for text) writes for r.
+// tintLine is what tint (as New configures it for text) writes for r.
 func tintLine(t testing.TB, r slog.Record) string {
 	t.Helper()
 	var buf bytes.Buffer
@@ -129,7 +129,7 @@ func TestTextLoggerMatchesTint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var buf bytes.Buffer
-			NewLogger(&buf, LogOptions{}).LogAttrs(context.Background(), slog.LevelInfo, tt.msg, tt.attrs...)
+			New(&buf, Options{}).LogAttrs(context.Background(), slog.LevelInfo, tt.msg, tt.attrs...)
 			r := slog.NewRecord(time.Now(), slog.LevelInfo, tt.cleanedMsg, 0)
 			r.AddAttrs(tt.cleanedAttr...)
 			want := tintLine(t, r)
