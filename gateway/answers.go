@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/gateway/supervise"
 )
 
@@ -15,7 +16,7 @@ import (
 // status page on "/" while cold, /ready and /healthz. Shapes are fixed and documented in
 // README.md; none carries an internal address or error text.
 type answers struct {
-	readiness *Readiness
+	readiness *health.Tracker
 	// child reports the supervised process; nil when UPSTREAM_CMD is not set.
 	child     func() supervise.Status
 	startedAt time.Time
@@ -27,13 +28,13 @@ const setSecretsHint = "Set them in the Space's Settings -> Variables and secret
 
 // notReadyBody is the JSON of a 503 while the upstream is not ready.
 type notReadyBody struct {
-	Error      string     `json:"error"`
-	State      State      `json:"state"`
-	RetryAfter int        `json:"retry_after"`
-	RequestID  string     `json:"request_id,omitempty"`
-	Missing    []string   `json:"missing,omitempty"`
-	Hint       string     `json:"hint,omitempty"`
-	Process    *childInfo `json:"process,omitempty"`
+	Error      string       `json:"error"`
+	State      health.State `json:"state"`
+	RetryAfter int          `json:"retry_after"`
+	RequestID  string       `json:"request_id,omitempty"`
+	Missing    []string     `json:"missing,omitempty"`
+	Hint       string       `json:"hint,omitempty"`
+	Process    *childInfo   `json:"process,omitempty"`
 }
 
 // childInfo is the part of the supervisor's status shown to any client.
@@ -50,7 +51,7 @@ type errorBody struct {
 
 // readyBody is the JSON of /ready.
 type readyBody struct {
-	State       State             `json:"state"`
+	State       health.State      `json:"state"`
 	Ready       bool              `json:"ready"`
 	Since       time.Time         `json:"since"`
 	Uptime      string            `json:"uptime"`
@@ -63,17 +64,17 @@ type readyBody struct {
 }
 
 // message says in one sentence why requests are turned away.
-func message(s Snapshot) string {
+func message(s health.Snapshot) string {
 	switch s.State {
-	case StateStarting:
+	case health.Starting:
 		return "the service is starting; retry after the number of seconds in Retry-After"
-	case StateUnavailable:
+	case health.Unavailable:
 		return "the service is temporarily unavailable; retry after the number of seconds in Retry-After"
-	case StateCrashed:
+	case health.Crashed:
 		return "the service stopped unexpectedly and is being restarted; retry after the number of seconds in Retry-After"
-	case StateMisconfigured:
+	case health.Misconfigured:
 		return "the service is missing required settings: " + strings.Join(s.Missing, ", ")
-	case StateDraining:
+	case health.Draining:
 		return "the service is restarting; retry after the number of seconds in Retry-After"
 	default:
 		return "the service is ready"
@@ -103,7 +104,7 @@ func (a *answers) childInfo() *childInfo {
 }
 
 // notReady describes why requests are turned away, for a 503 or the status page.
-func (a *answers) notReady(snap Snapshot, requestID string) notReadyBody {
+func (a *answers) notReady(snap health.Snapshot, requestID string) notReadyBody {
 	body := notReadyBody{
 		Error:      message(snap),
 		State:      snap.State,
@@ -111,7 +112,7 @@ func (a *answers) notReady(snap Snapshot, requestID string) notReadyBody {
 		RequestID:  requestID,
 		Process:    a.childInfo(),
 	}
-	if snap.State == StateMisconfigured {
+	if snap.State == health.Misconfigured {
 		body.Missing, body.Hint = snap.Missing, setSecretsHint
 	}
 	return body
@@ -121,9 +122,9 @@ func (a *answers) notReady(snap Snapshot, requestID string) notReadyBody {
 // the upstream is not ready.
 func (a *answers) writeNotReady(w http.ResponseWriter, r *http.Request, requestID string) {
 	snap := a.readiness.Snapshot()
-	if snap.State == StateReady {
+	if snap.State == health.Ready {
 		// The upstream failed this request but is still (or again) counted ready.
-		snap = Snapshot{State: StateUnavailable}
+		snap = health.Snapshot{State: health.Unavailable}
 	}
 	body := a.notReady(snap, requestID)
 	w.Header().Set("Retry-After", strconv.Itoa(body.RetryAfter))
@@ -141,7 +142,7 @@ func (a *answers) writeReady(w http.ResponseWriter, r *http.Request) {
 	now := a.now()
 	body := readyBody{
 		State:  snap.State,
-		Ready:  snap.State == StateReady,
+		Ready:  snap.State == health.Ready,
 		Since:  snap.Since.UTC().Truncate(time.Millisecond),
 		Uptime: now.Sub(a.startedAt).Round(time.Second).String(),
 	}
@@ -159,7 +160,7 @@ func (a *answers) writeReady(w http.ResponseWriter, r *http.Request) {
 		body.Message = message(snap)
 		w.Header().Set("Retry-After", strconv.Itoa(body.RetryAfter))
 	}
-	if snap.State == StateMisconfigured {
+	if snap.State == health.Misconfigured {
 		body.Missing, body.Hint = snap.Missing, setSecretsHint
 	}
 	writeJSON(w, r, code, body)

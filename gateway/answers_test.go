@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hfgate/hfgate/gateway/health"
 )
 
 // TestStatusPageRefresh: the status page at "/" reloads itself after the
@@ -31,7 +33,7 @@ func TestStatusPageRefresh(t *testing.T) {
 			now := start
 			clock := func() time.Time { return now }
 			a := &answers{
-				readiness: NewReadiness(slog.New(slog.DiscardHandler), clock),
+				readiness: health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler), Now: clock}),
 				startedAt: start,
 				now:       clock,
 				page:      newStatusPage(),

@@ -122,7 +122,7 @@ func TestSlowBodiesOpenNoUpstreamConnection(t *testing.T) {
 	if n := up.requests.Load(); n != 1 {
 		t.Errorf("requests that reached the upstream: got %d, want 1 (the normal one)", n)
 	}
-	if recs := tg.logs.records(t, "request"); len(recs) < 1 {
+	if recs := tg.logs.Records(t, "request"); len(recs) < 1 {
 		t.Errorf("no access lines")
 	} else {
 		n408 := 0

@@ -201,7 +201,7 @@ func TestClientThroughGateway(t *testing.T) {
 				t.Errorf("X-Real-IP %q, want [%q]", v, wantReal)
 			}
 			for _, path := range []string{"/cold", "/echo"} {
-				rec := tg.logs.waitRecord(t, "request", func(r map[string]any) bool { return r["path"] == path })
+				rec := tg.logs.Wait(t, "request", func(r map[string]any) bool { return r["path"] == path })
 				client, ok := rec["client"]
 				if tt.wantClient == "" && ok {
 					t.Errorf("%s: access line has client %v, want none", path, client)

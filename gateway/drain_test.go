@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hfgate/hfgate/gateway/health"
 )
 
 // TestDrainingAnswers: once shutdown begins, /ready and new requests answer 503 "draining"
@@ -19,7 +21,7 @@ func TestDrainingAnswers(t *testing.T) {
 	tg.waitReady(t)
 	r := openFirstEvent(t, tg.URL+"/sse") // holds the drain open
 	tg.cancel()                           // SIGTERM
-	rec := tg.logs.waitRecord(t, "upstream state", func(r map[string]any) bool { return r["to"] == "draining" })
+	rec := tg.logs.Wait(t, "upstream state", func(r map[string]any) bool { return r["to"] == "draining" })
 	if rec["level"] != "INFO" {
 		t.Errorf("draining transition logged at %v, want INFO (a shutdown is not a fault)", rec["level"])
 	}
@@ -29,14 +31,14 @@ func TestDrainingAnswers(t *testing.T) {
 		w := httptest.NewRecorder()
 		tg.g.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
 		var body struct {
-			State      State `json:"state"`
-			RetryAfter int   `json:"retry_after"`
+			State      health.State `json:"state"`
+			RetryAfter int          `json:"retry_after"`
 		}
 		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 			t.Fatalf("GET %s while draining: body %q: %v", path, w.Body, err)
 		}
 		ra, err := strconv.Atoi(w.Header().Get("Retry-After"))
-		if w.Code != http.StatusServiceUnavailable || body.State != StateDraining || err != nil || ra < 1 || ra != body.RetryAfter {
+		if w.Code != http.StatusServiceUnavailable || body.State != health.Draining || err != nil || ra < 1 || ra != body.RetryAfter {
 			t.Errorf("GET %s while draining: got %d state %q Retry-After %q retry_after %d; want 503 draining with matching Retry-After",
 				path, w.Code, body.State, w.Header().Get("Retry-After"), body.RetryAfter)
 		}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hfgate/hfgate/gateway/health"
 )
 
 // FuzzForwardedHeaders: whatever X-Forwarded-* and Host a client sends, the upstream request
@@ -36,7 +38,7 @@ func FuzzForwardedHeaders(f *testing.F) {
 		p := newProxy(proxyConfig{
 			Target:    target,
 			Trusted:   trusted,
-			Readiness: NewReadiness(slog.New(slog.DiscardHandler), time.Now),
+			Readiness: health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler), Now: time.Now}),
 			Logger:    slog.New(slog.DiscardHandler),
 			Answers:   &answers{},
 		})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/gateway/supervise"
 	"github.com/hfgate/hfgate/middleware"
 	"github.com/labstack/echo/v4"
@@ -49,11 +50,11 @@ type Gateway struct {
 	cfg         config.Config
 	logger      *slog.Logger
 	now         func() time.Time
-	readiness   *Readiness
+	readiness   *health.Tracker
 	proxy       *proxy
 	answers     *answers
 	conns       *hijackedConns
-	prober      *Prober
+	prober      *health.Prober
 	hold        *holdQueue
 	supervisor  *supervise.Supervisor // nil when UPSTREAM_CMD is not set
 	remindEvery time.Duration
@@ -79,42 +80,22 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		cfg:         cfg,
 		logger:      opts.Logger,
 		now:         opts.Now,
-		readiness:   NewReadiness(opts.Logger, opts.Now),
 		conns:       newHijackedConns(),
 		remindEvery: opts.RemindEvery,
 	}
-	if len(cfg.UpstreamCmd) > 0 {
-		g.supervisor = &supervise.Supervisor{
-			Args:        cfg.UpstreamCmd,
-			Dir:         cfg.UpstreamDir,
-			Env:         childEnv(opts.Environ),
-			Logger:      opts.Logger,
-			StopTimeout: cfg.UpstreamStopTimeout,
-			MinBackoff:  min(500*time.Millisecond, cfg.UpstreamMaxBackoff),
-			MaxBackoff:  cfg.UpstreamMaxBackoff,
-			OnStart:     func(int) { g.readiness.MarkStarted() },
-			OnExit: func(ev supervise.Exit) {
-				// An exit with no next attempt is the one shutdown asked for.
-				if !ev.NextAttempt.IsZero() {
-					g.readiness.MarkCrashed()
-				}
-			},
-		}
-	}
-	g.answers = &answers{
-		readiness: g.readiness,
-		startedAt: opts.Now(),
-		now:       opts.Now,
-		page:      newStatusPage(),
-	}
+	tracker := health.TrackerOptions{Logger: opts.Logger, Now: opts.Now}
+	g.answers = &answers{startedAt: opts.Now(), now: opts.Now, page: newStatusPage()}
 	var nextStart func() time.Time
-	if g.supervisor != nil {
+	if len(cfg.UpstreamCmd) > 0 {
+		g.supervisor = g.newSupervisor(childEnv(opts.Environ))
 		// A child that passed its health check started well: its next crash restarts it after
 		// the shortest backoff (see supervise.Supervisor.Healthy).
-		g.readiness.onReady = g.supervisor.Healthy
+		tracker.OnReady = g.supervisor.Healthy
 		g.answers.child = g.supervisor.Status
 		nextStart = func() time.Time { return g.supervisor.Status().NextAttempt }
 	}
+	g.readiness = health.NewTracker(tracker)
+	g.answers.readiness = g.readiness
 	g.hold = newHoldQueue(g.readiness, cfg.HoldTimeout, cfg.HoldMax, nextStart, opts.Now)
 	g.proxy = newProxy(proxyConfig{
 		Target:        cfg.UpstreamURL,
@@ -130,10 +111,10 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 	if fast <= 0 {
 		fast = 200 * time.Millisecond
 	}
-	g.prober = &Prober{
+	g.prober = &health.Prober{
 		URL:          cfg.UpstreamURL.JoinPath(cfg.UpstreamHealthPath).String(),
 		Client:       &http.Client{Transport: g.proxy.rp.Transport, Timeout: 2 * time.Second},
-		Readiness:    g.readiness,
+		Tracker:      g.readiness,
 		Logger:       opts.Logger,
 		FastInterval: fast,
 		SlowInterval: max(25*fast, 5*time.Second),
@@ -164,6 +145,27 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
+// newSupervisor is the supervisor of UPSTREAM_CMD: its starts and exits become readiness
+// transitions.
+func (g *Gateway) newSupervisor(env []string) *supervise.Supervisor {
+	return &supervise.Supervisor{
+		Args:        g.cfg.UpstreamCmd,
+		Dir:         g.cfg.UpstreamDir,
+		Env:         env,
+		Logger:      g.logger,
+		StopTimeout: g.cfg.UpstreamStopTimeout,
+		MinBackoff:  min(500*time.Millisecond, g.cfg.UpstreamMaxBackoff),
+		MaxBackoff:  g.cfg.UpstreamMaxBackoff,
+		OnStart:     func(int) { g.readiness.MarkStarted() },
+		OnExit: func(ev supervise.Exit) {
+			// An exit with no next attempt is the one shutdown asked for.
+			if !ev.NextAttempt.IsZero() {
+				g.readiness.MarkCrashed()
+			}
+		},
+	}
+}
+
 // childEnv is the child's environment: the gateway's, plus PYTHONUNBUFFERED=1 unless set, so
 // a Python backend's log lines arrive as they are written, and without the GODEBUG setting
 // hfgate added for itself (SysmonSchedtrace): a Go backend must not inherit it.
@@ -191,7 +193,7 @@ func childEnv(environ []string) []string {
 func (g *Gateway) Handler() http.Handler { return g }
 
 // Readiness returns the gateway's state machine.
-func (g *Gateway) Readiness() *Readiness { return g.readiness }
+func (g *Gateway) Readiness() *health.Tracker { return g.readiness }
 
 // routes builds the echo instance: middleware in order, the two routes the gateway owns, and
 // everything else to the forwarding handler.
@@ -205,7 +207,7 @@ func (g *Gateway) routes() *echo.Echo {
 	}
 	// The access log's upstream attribute in the common case, shared by every record
 	// (AccessLogConfig.Attrs slices are only read).
-	readyAttr := []slog.Attr{slog.String("upstream", string(StateReady))}
+	readyAttr := []slog.Attr{slog.String("upstream", string(health.Ready))}
 	e.Use(
 		middleware.RequestID(middleware.RequestIDConfig{}),
 		middleware.AccessLog(middleware.AccessLogConfig{
@@ -349,7 +351,7 @@ func (g *Gateway) answerCutBeforeBody(c echo.Context, w *proxyWriter) {
 	}
 	reqID := middleware.RequestIDFrom(c)
 	g.logger.Warn("upstream answer broke before its body; answered 503", "request_id", reqID)
-	g.readiness.poke()
+	g.readiness.Poke()
 	g.answers.writeNotReady(c.Response(), c.Request(), reqID)
 }
 

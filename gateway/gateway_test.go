@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,73 +22,12 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/logging"
+	"github.com/hfgate/hfgate/logging/logtest"
 )
 
 // --- harness ---------------------------------------------------------------------------------
-
-// logSink collects log output and lets a test await a line.
-type logSink struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	notify chan struct{}
-}
-
-func newLogSink() *logSink { return &logSink{notify: make(chan struct{}, 1)} }
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	s.buf.Write(p)
-	s.mu.Unlock()
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-	return len(p), nil
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// records returns the JSON log records matching msg.
-func (s *logSink) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(s.String(), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
-		}
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// waitRecord waits until a record with msg satisfies match.
-func (s *logSink) waitRecord(t *testing.T, msg string, match func(map[string]any) bool) map[string]any {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		for _, r := range s.records(t, msg) {
-			if match == nil || match(r) {
-				return r
-			}
-		}
-		select {
-		case <-s.notify:
-		case <-deadline:
-			t.Fatalf("no %q log record matched; log:\n%s", msg, s.String())
-		}
-	}
-}
 
 // dialGate refuses upstream connections while closed, like a port nobody listens on yet.
 type dialGate struct {
@@ -117,7 +55,7 @@ func (g *dialGate) dial(ctx context.Context, network, addr string) (net.Conn, er
 type testGateway struct {
 	URL    string
 	g      *Gateway
-	logs   *logSink
+	logs   *logtest.Sink
 	gate   *dialGate
 	cancel context.CancelFunc
 	done   chan error
@@ -142,7 +80,7 @@ func startGatewayWith(t *testing.T, upstream *httptest.Server, environ map[strin
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := newLogSink()
+	logs := logtest.NewSink()
 	logger := logging.New(logs, logging.Options{Format: "json", Level: slog.LevelDebug, Secrets: cfg.Secrets})
 	gate := &dialGate{open: open}
 	opts.Logger, opts.DialContext, opts.ProbeInterval = logger, gate.dial, 20*time.Millisecond
@@ -188,7 +126,7 @@ func (tg *testGateway) stop(t *testing.T) {
 
 func (tg *testGateway) waitReady(t *testing.T) {
 	t.Helper()
-	tg.logs.waitRecord(t, "upstream state", func(r map[string]any) bool { return r["to"] == "ready" })
+	tg.logs.Wait(t, "upstream state", func(r map[string]any) bool { return r["to"] == "ready" })
 }
 
 // upstream is a test backend with the routes the tests need.
@@ -408,7 +346,7 @@ func TestColdStartThenReady(t *testing.T) {
 	if m := decode(t, body); resp.StatusCode != 200 || m["state"] != "ready" || m["upstream"] != nil || strings.Contains(string(body), up.Listener.Addr().String()) {
 		t.Errorf("/ready when ready = %d %s", resp.StatusCode, body)
 	}
-	rec := tg.logs.waitRecord(t, "upstream state", func(r map[string]any) bool { return r["to"] == "ready" })
+	rec := tg.logs.Wait(t, "upstream state", func(r map[string]any) bool { return r["to"] == "ready" })
 	if rec["from"] != "starting" || rec["came_up_in"] == nil {
 		t.Errorf("transition log = %v, want from starting with came_up_in", rec)
 	}
@@ -459,7 +397,7 @@ func TestPassiveDetectionFlipsAtOnce(t *testing.T) {
 	up.CloseClientConnections()
 	resp, body := do(t, "GET", tg.URL+"/echo", nil, nil)
 	checkNotReady(t, resp, body, "unavailable")
-	if got := tg.g.Readiness().State(); got != StateUnavailable {
+	if got := tg.g.Readiness().State(); got != health.Unavailable {
 		t.Errorf("state after a refused request = %q, want unavailable", got)
 	}
 	// Later requests are answered without trying the upstream.
@@ -467,7 +405,7 @@ func TestPassiveDetectionFlipsAtOnce(t *testing.T) {
 	checkNotReady(t, resp, body, "unavailable")
 	// And it comes back.
 	tg.gate.set(true)
-	tg.logs.waitRecord(t, "upstream state", func(r map[string]any) bool { return r["from"] == "unavailable" && r["to"] == "ready" })
+	tg.logs.Wait(t, "upstream state", func(r map[string]any) bool { return r["from"] == "unavailable" && r["to"] == "ready" })
 }
 
 // A connection that breaks before the answer gets the client a 503 with Retry-After, but
@@ -479,7 +417,7 @@ func TestConnectionLostBeforeAnswer(t *testing.T) {
 	tg.waitReady(t)
 	resp, body := do(t, "POST", tg.URL+"/drop", nil, strings.NewReader("payload"))
 	checkNotReady(t, resp, body, "unavailable")
-	tg.logs.waitRecord(t, "upstream connection lost", nil)
+	tg.logs.Wait(t, "upstream connection lost", nil)
 	if !tg.g.Readiness().IsReady() {
 		t.Error("one lost connection turned a live upstream unavailable")
 	}
@@ -537,7 +475,7 @@ func TestWebSocketEcho(t *testing.T) {
 		}
 	}
 	_ = c.Close(websocket.StatusNormalClosure, "")
-	rec := tg.logs.waitRecord(t, "request", func(r map[string]any) bool { return r["path"] == "/ws" })
+	rec := tg.logs.Wait(t, "request", func(r map[string]any) bool { return r["path"] == "/ws" })
 	if rec["status"] != float64(101) {
 		t.Errorf("access log status for the WebSocket = %v, want 101", rec["status"])
 	}
@@ -811,7 +749,7 @@ func TestClientGoneIsLogged499(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
-	rec := tg.logs.waitRecord(t, "request", func(r map[string]any) bool { return r["path"] == "/sse" })
+	rec := tg.logs.Wait(t, "request", func(r map[string]any) bool { return r["path"] == "/sse" })
 	if rec["status"] != float64(499) {
 		t.Errorf("access log status = %v, want 499", rec["status"])
 	}
@@ -886,7 +824,7 @@ func TestMisconfigured(t *testing.T) {
 		"DATABASE_URL":   "postgres://user:hunter2-secret@db/chat",
 		"OPENAI_API_KEY": "",
 	}, true)
-	rec := tg.logs.waitRecord(t, "misconfigured: required variables are missing; the upstream is not started", nil)
+	rec := tg.logs.Wait(t, "misconfigured: required variables are missing; the upstream is not started", nil)
 	if rec["missing"] != "OPENAI_API_KEY" {
 		t.Errorf("log missing = %v, want OPENAI_API_KEY", rec["missing"])
 	}
@@ -917,14 +855,7 @@ func TestMisconfigurationIsRepeatedInTheLog(t *testing.T) {
 	up := newUpstream(t)
 	tg := startGatewayWith(t, up.Server, map[string]string{"REQUIRED_ENV": "OPENAI_API_KEY"}, true, Options{RemindEvery: 5 * time.Millisecond})
 	const msg = "misconfigured: required variables are missing; the upstream is not started"
-	deadline := time.After(10 * time.Second)
-	for len(tg.logs.records(t, msg)) < 3 {
-		select {
-		case <-tg.logs.notify:
-		case <-deadline:
-			t.Fatalf("the misconfiguration was not repeated; log:\n%s", tg.logs.String())
-		}
-	}
+	tg.logs.WaitN(t, msg, 3)
 }
 
 func TestGracefulDrainLetsStreamFinish(t *testing.T) {
@@ -934,7 +865,7 @@ func TestGracefulDrainLetsStreamFinish(t *testing.T) {
 	tg.waitReady(t)
 	r := openFirstEvent(t, tg.URL+"/sse")
 	tg.cancel() // SIGTERM
-	tg.logs.waitRecord(t, "shutting down: draining requests", nil)
+	tg.logs.Wait(t, "shutting down: draining requests", nil)
 	// New connections are refused once draining.
 	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(tg.URL, "http://"), time.Second); err == nil {
 		t.Error("a new connection was accepted while draining")
@@ -980,4 +911,22 @@ func TestDrainDeadlineEndsStreamsAndWebSockets(t *testing.T) {
 		t.Errorf("WebSocket read after shutdown = %v, want close 1001", err)
 	}
 	tg.stop(t)
+}
+
+// TestGatewayLogsStartupProgress: a gateway whose upstream refuses connections logs progress
+// lines naming the refusal, and turns ready once the upstream is reachable.
+func TestGatewayLogsStartupProgress(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t)
+	tg := startGatewayWith(t, up.Server, nil, false, Options{ProgressEvery: 100 * time.Millisecond})
+	rec := tg.logs.Wait(t, "waiting for upstream", nil)
+	if rec["state"] != "starting" || rec["last_check"] != "connection refused" {
+		t.Errorf("progress line: got state %v, last_check %v; want starting, connection refused", rec["state"], rec["last_check"])
+	}
+	// Rounded to 100ms, so at least the interval.
+	if elapsed, _ := rec["elapsed"].(float64); elapsed < float64(100*time.Millisecond) {
+		t.Errorf("progress line: got elapsed %v ns, want at least the 100ms interval", rec["elapsed"])
+	}
+	tg.gate.set(true)
+	tg.waitReady(t)
 }

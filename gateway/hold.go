@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/hfgate/hfgate/gateway/health"
 )
 
 // holdOutcome is how a request's wait in the hold queue ended.
@@ -47,7 +49,7 @@ const (
 // are each request's deadline and, while releasing, the pacing between batches. The releasing
 // goroutine exists only while requests are held.
 type holdQueue struct {
-	readiness *Readiness
+	readiness *health.Tracker
 	timeout   time.Duration                    // HOLD_TIMEOUT; 0 = holding off
 	max       int                              // HOLD_MAX
 	next      func() time.Time                 // the supervisor's next start attempt; nil = none
@@ -66,7 +68,7 @@ type holdWaiter struct {
 	released bool
 }
 
-func newHoldQueue(r *Readiness, timeout time.Duration, max int, next func() time.Time, now func() time.Time) *holdQueue {
+func newHoldQueue(r *health.Tracker, timeout time.Duration, max int, next func() time.Time, now func() time.Time) *holdQueue {
 	return &holdQueue{readiness: r, timeout: timeout, max: max, next: next, now: now, kick: make(chan struct{}, 1)}
 }
 

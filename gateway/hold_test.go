@@ -2,12 +2,13 @@ package gateway
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/hfgate/hfgate/gateway/health"
 )
 
 // All hold tests run in a synctest bubble: time is virtual and advances only when every
@@ -15,9 +16,9 @@ import (
 
 // holdFixture is an upstream that came up once in 2 s and then crashed, with a hold queue in
 // front of it. It must be called inside the bubble.
-func holdFixture(t *testing.T, timeout time.Duration, max int) (*Readiness, *holdQueue) {
+func holdFixture(t *testing.T, timeout time.Duration, max int) (*health.Tracker, *holdQueue) {
 	t.Helper()
-	r := NewReadiness(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	r := health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler)})
 	time.Sleep(2 * time.Second) // the first start-up
 	r.MarkReady()
 	r.MarkCrashed()
@@ -67,28 +68,28 @@ func TestHoldForwardsWhenReady(t *testing.T) {
 func TestHoldNotHeld(t *testing.T) {
 	tests := []struct {
 		name  string
-		setup func(r *Readiness) *holdQueue
+		setup func(r *health.Tracker) *holdQueue
 	}{
-		{"first cold start has no estimate", func(r *Readiness) *holdQueue {
-			return newHoldQueue(NewReadiness(slog.New(slog.NewTextHandler(io.Discard, nil)), nil), 10*time.Second, 256, nil, time.Now)
+		{"first cold start has no estimate", func(r *health.Tracker) *holdQueue {
+			return newHoldQueue(health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler)}), 10*time.Second, 256, nil, time.Now)
 		}},
-		{"holding off", func(r *Readiness) *holdQueue { return newHoldQueue(r, 0, 256, nil, time.Now) }},
-		{"start-up longer than HOLD_TIMEOUT", func(r *Readiness) *holdQueue {
+		{"holding off", func(r *health.Tracker) *holdQueue { return newHoldQueue(r, 0, 256, nil, time.Now) }},
+		{"start-up longer than HOLD_TIMEOUT", func(r *health.Tracker) *holdQueue {
 			return newHoldQueue(r, time.Second, 256, nil, time.Now)
 		}},
-		{"crash loop: next start after the deadline", func(r *Readiness) *holdQueue {
+		{"crash loop: next start after the deadline", func(r *health.Tracker) *holdQueue {
 			next := time.Now().Add(9 * time.Second) // + 2 s start-up > 10 s
 			return newHoldQueue(r, 10*time.Second, 256, func() time.Time { return next }, time.Now)
 		}},
-		{"draining", func(r *Readiness) *holdQueue {
+		{"draining", func(r *health.Tracker) *holdQueue {
 			r.MarkDraining()
 			return newHoldQueue(r, 10*time.Second, 256, nil, time.Now)
 		}},
-		{"misconfigured", func(r *Readiness) *holdQueue {
+		{"misconfigured", func(r *health.Tracker) *holdQueue {
 			r.MarkMisconfigured([]string{"API_KEY"})
 			return newHoldQueue(r, 10*time.Second, 256, nil, time.Now)
 		}},
-		{"overdue by more than HOLD_TIMEOUT", func(r *Readiness) *holdQueue {
+		{"overdue by more than HOLD_TIMEOUT", func(r *health.Tracker) *holdQueue {
 			time.Sleep(2*time.Second + 3*time.Second + time.Millisecond) // start-up + HOLD_TIMEOUT
 			return newHoldQueue(r, 3*time.Second, 256, nil, time.Now)
 		}},

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/gateway/supervise"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,7 +73,7 @@ func (m *metrics) watchLog(dropped func() uint64) {
 
 // newMetrics registers the collectors. child is the supervisor's status, or nil when hfgate
 // supervises no process (then no restart counter is exported).
-func newMetrics(readiness *Readiness, child func() supervise.Status) *metrics {
+func newMetrics(readiness *health.Tracker, child func() supervise.Status) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -131,12 +132,9 @@ func newMetrics(readiness *Readiness, child func() supervise.Status) *metrics {
 	return m
 }
 
-// allStates lists every State, for the state gauge.
-var allStates = [...]State{StateStarting, StateReady, StateUnavailable, StateCrashed, StateMisconfigured, StateDraining}
-
 // stateCollector exports hfgate_upstream_state{state="..."}: 1 for the current state, 0 for
 // the others, read at scrape time.
-type stateCollector struct{ r *Readiness }
+type stateCollector struct{ r *health.Tracker }
 
 var stateDesc = prometheus.NewDesc("hfgate_upstream_state",
 	"The gateway's view of the upstream: 1 for the current state, 0 for the others (see docs/states.md).",
@@ -146,7 +144,7 @@ func (c stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- stateDesc }
 
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	current := c.r.State()
-	for _, s := range allStates {
+	for _, s := range health.States() {
 		v := 0.0
 		if s == current {
 			v = 1

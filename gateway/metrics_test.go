@@ -15,12 +15,13 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/gateway/health"
 )
 
 // metricsURL returns the /metrics URL of a gateway started with METRICS_ADDR=127.0.0.1:0.
 func (tg *testGateway) metricsURL(t *testing.T) string {
 	t.Helper()
-	rec := tg.logs.waitRecord(t, "metrics listening", nil)
+	rec := tg.logs.Wait(t, "metrics listening", nil)
 	addr, _ := rec["addr"].(string)
 	if addr == "" {
 		t.Fatalf("metrics listening line without addr: %v", rec)
@@ -182,7 +183,7 @@ func TestMetricsOffByDefault(t *testing.T) {
 	if _, ok := replay.next.(*http.Transport); !ok {
 		t.Errorf("replay's transport is %T without METRICS_ADDR, want the bare *http.Transport", replay.next)
 	}
-	if recs := tg.logs.records(t, "metrics listening"); len(recs) != 0 {
+	if recs := tg.logs.Records(t, "metrics listening"); len(recs) != 0 {
 		t.Errorf("a metrics listener was started: %v", recs)
 	}
 }
@@ -214,13 +215,13 @@ func BenchmarkProxySmallJSONMetrics(b *testing.B) {
 func TestLogDroppedMetric(t *testing.T) {
 	t.Parallel()
 	var dropped atomic.Uint64
-	m := newMetrics(NewReadiness(slog.New(slog.DiscardHandler), nil), nil)
+	m := newMetrics(health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler)}), nil)
 	m.watchLog(dropped.Load)
 	dropped.Store(3)
 	if got := droppedMetric(t, m); got != 3 {
 		t.Errorf("hfgate_log_dropped_lines_total: got %v, want 3", got)
 	}
-	plain := newMetrics(NewReadiness(slog.New(slog.DiscardHandler), nil), nil)
+	plain := newMetrics(health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler)}), nil)
 	plain.watchLog(nil)
 	if got := droppedMetric(t, plain); got != -1 {
 		t.Errorf("hfgate_log_dropped_lines_total without DroppedLines: got %v, want none", got)

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/middleware"
 )
 
@@ -26,7 +27,7 @@ type proxy struct {
 	transport *http.Transport // rp's, before any wrapping
 	target    *url.URL
 	trusted   []netip.Prefix
-	readiness *Readiness
+	readiness *health.Tracker
 	logger    *slog.Logger
 	answers   *answers
 	conns     *hijackedConns
@@ -38,7 +39,7 @@ type proxyConfig struct {
 	Trusted        []netip.Prefix
 	HeaderTimeout  time.Duration                                                     // upstream response-header timeout
 	DialContext    func(ctx context.Context, network, addr string) (net.Conn, error) // nil = net.Dialer
-	Readiness      *Readiness
+	Readiness      *health.Tracker
 	Logger         *slog.Logger
 	Answers        *answers
 	HijackedConns  *hijackedConns
@@ -215,7 +216,7 @@ func (b *eventStreamBody) Read(buf []byte) (int, error) {
 				b.p.logger.Debug("event stream ended by the request context", "request_id", b.requestID)
 			} else {
 				b.p.logger.Warn("event stream from upstream broke; ending it cleanly", "request_id", b.requestID, "err", err)
-				b.p.readiness.poke()
+				b.p.readiness.Poke()
 			}
 			return lastEventEnd(buf[:n]), io.EOF
 		}
@@ -266,7 +267,7 @@ func (p *proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 		// it may just have closed an idle keep-alive connection as this request was sent
 		// (which Transport cannot retry for a request with a body). Ask the prober rather
 		// than turn everyone away on one request's word.
-		p.readiness.poke()
+		p.readiness.Poke()
 		p.logger.Warn("upstream connection lost", "request_id", reqID, "err", err)
 		p.answers.writeNotReady(w, r, reqID)
 	case isTimeout(err):

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hfgate/hfgate/gateway/health"
 )
 
 func TestIsEventStream(t *testing.T) {
@@ -97,7 +99,7 @@ func TestSmallBodyOneWrite(t *testing.T) {
 			p := newProxy(proxyConfig{
 				Target:      target,
 				DialContext: wc.dial,
-				Readiness:   NewReadiness(slog.New(slog.DiscardHandler), time.Now),
+				Readiness:   health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler), Now: time.Now}),
 				Logger:      slog.New(slog.DiscardHandler),
 				Answers:     &answers{},
 			})

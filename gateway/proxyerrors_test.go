@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/gateway/health"
 )
 
 // TestProxyErrorMapping: every way a request to the upstream can fail maps to one of the
@@ -134,7 +135,7 @@ func (r *chunkReader) Close() error { return nil }
 // TestEventStreamEndsAtAnEventBoundary: a stream that breaks in the middle of an event ends
 // after the last whole event; events split across reads are passed on whole.
 func TestEventStreamEndsAtAnEventBoundary(t *testing.T) {
-	p := &proxy{logger: slog.New(slog.DiscardHandler), readiness: NewReadiness(slog.New(slog.DiscardHandler), time.Now)}
+	p := &proxy{logger: slog.New(slog.DiscardHandler), readiness: health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler), Now: time.Now})}
 	tests := []struct {
 		name   string
 		chunks []string

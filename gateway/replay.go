@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/middleware"
 )
 
@@ -114,7 +115,7 @@ func flightFrom(ctx context.Context) *flight {
 type replayTransport struct {
 	next      http.RoundTripper
 	hold      *holdQueue
-	readiness *Readiness
+	readiness *health.Tracker
 	logger    *slog.Logger
 	onReplay  func() // metrics; nil = none
 	closeIdle func() // closes the pool's idle connections; nil = none
@@ -169,7 +170,7 @@ func (t *replayTransport) holdAfter(req *http.Request, f *flight, err error) err
 	} else {
 		// A connection the upstream had closed (a crash, or an idle keep-alive timeout). Its
 		// pooled siblings are likely stale too: the next attempt dials afresh.
-		t.readiness.poke()
+		t.readiness.Poke()
 		if t.closeIdle != nil {
 			t.closeIdle()
 		}

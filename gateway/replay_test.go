@@ -14,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/health"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,7 +57,7 @@ func TestReplayRefusedPOST(t *testing.T) {
 		}
 		done <- res
 	}()
-	tg.logs.waitRecord(t, "upstream unreachable; holding the request to send it again", nil)
+	tg.logs.Wait(t, "upstream unreachable; holding the request to send it again", nil)
 	tg.gate.set(true) // back
 	res := <-done
 	if res == nil {
@@ -69,7 +70,7 @@ func TestReplayRefusedPOST(t *testing.T) {
 	if n := reached.Load(); n != 1 {
 		t.Errorf("upstream saw %d requests, want 1", n)
 	}
-	rec := tg.logs.waitRecord(t, "request", func(r map[string]any) bool { return r["path"] == "/echo" })
+	rec := tg.logs.Wait(t, "request", func(r map[string]any) bool { return r["path"] == "/echo" })
 	if rec["replayed"] != true || rec["held"] == nil {
 		t.Errorf("access line %v, want replayed=true and a held duration", rec)
 	}
@@ -123,7 +124,7 @@ func TestHoldPastDeadline(t *testing.T) {
 	if n := reached.Load(); n != 0 {
 		t.Errorf("upstream saw %d requests, want 0", n)
 	}
-	rec := tg.logs.waitRecord(t, "request", func(r map[string]any) bool { return r["path"] == "/echo" })
+	rec := tg.logs.Wait(t, "request", func(r map[string]any) bool { return r["path"] == "/echo" })
 	if rec["status"] != float64(503) || rec["held"] == nil {
 		t.Errorf("access line %v, want status 503 with a held duration", rec)
 	}
@@ -157,7 +158,7 @@ func TestNotHeld(t *testing.T) {
 			if res.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("got %d, want 503", res.StatusCode)
 			}
-			rec := tg.logs.waitRecord(t, "request", func(r map[string]any) bool { return r["path"] == "/echo" })
+			rec := tg.logs.Wait(t, "request", func(r map[string]any) bool { return r["path"] == "/echo" })
 			if _, ok := rec["held"]; ok {
 				t.Errorf("access line %v: held, want answered at once", rec)
 			}
@@ -258,9 +259,9 @@ func (u *staleThenRefused) RoundTrip(req *http.Request) (*http.Response, error) 
 
 // replayRig is a replayTransport in front of next, with a readiness that has seen the upstream
 // come up once (1 s after start) and a hold queue of timeout.
-func replayRig(next http.RoundTripper, timeout time.Duration) (*replayTransport, *Readiness) {
+func replayRig(next http.RoundTripper, timeout time.Duration) (*replayTransport, *health.Tracker) {
 	logger := slog.New(slog.DiscardHandler)
-	r := NewReadiness(logger, nil)
+	r := health.NewTracker(health.TrackerOptions{Logger: logger})
 	time.Sleep(time.Second)
 	r.MarkReady()
 	hold := newHoldQueue(r, timeout, 256, nil, time.Now)
@@ -278,7 +279,7 @@ func TestReplayHeldUntilBack(t *testing.T) {
 		f := newFlight(t.Context(), start.Add(10*time.Second))
 		req := httptest.NewRequestWithContext(f.withTrace(), http.MethodPost, "http://up/chat", nil)
 		go func() {
-			for r.State() != StateUnavailable {
+			for r.State() != health.Unavailable {
 				<-r.Changed()
 			}
 			time.Sleep(3 * time.Second) // the restart

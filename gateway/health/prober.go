@@ -1,4 +1,4 @@
-package gateway
+package health
 
 import (
 	"context"
@@ -8,16 +8,16 @@ import (
 	"time"
 )
 
-// Prober checks the upstream's health endpoint in a loop and reports to a Readiness. It checks
+// Prober checks the upstream's health endpoint in a loop and reports to a Tracker. It checks
 // fast while the upstream is not ready, so the gateway turns ready within one FastInterval of the
-// upstream answering, and slowly once it is; Readiness.Wake interrupts the wait.
+// upstream answering, and slowly once it is; Tracker.Wake interrupts the wait.
 type Prober struct {
 	// URL is the absolute health-check URL. Required.
 	URL string
 	// Client sends the checks. Required; its Timeout should be set (see Timeout).
 	Client *http.Client
-	// Readiness receives the results. Required.
-	Readiness *Readiness
+	// Tracker receives the results. Required.
+	Tracker *Tracker
 	// Logger logs failed checks at debug level. Required.
 	Logger *slog.Logger
 	// FastInterval is the wait between checks while not ready. Zero value: 200ms.
@@ -33,7 +33,7 @@ type Prober struct {
 	Now func() time.Time
 	// FailureThreshold is how many consecutive failed checks turn a ready upstream unavailable;
 	// one slow answer from a busy upstream should not turn every request away. (A request that
-	// cannot connect at all flips the state at once; see Readiness.MarkUnreachable.)
+	// cannot connect at all flips the state at once; see Tracker.MarkUnreachable.)
 	// Zero value: 2.
 	FailureThreshold int
 
@@ -73,11 +73,11 @@ func (p *Prober) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
-		case <-p.Readiness.Wake():
+		case <-p.Tracker.Wake():
 		}
 		p.checkOnce(ctx)
 		interval := p.FastInterval
-		if p.Readiness.IsReady() {
+		if p.Tracker.IsReady() {
 			interval = p.SlowInterval
 		}
 		timer.Reset(interval)
@@ -115,13 +115,13 @@ func (p *Prober) checkOnce(ctx context.Context) bool {
 	}
 	if ok {
 		p.failures = 0
-		p.Readiness.MarkReady()
+		p.Tracker.MarkReady()
 		return true
 	}
 	p.failures++
 	if p.failures >= p.FailureThreshold {
-		p.Readiness.MarkProbeFailed()
+		p.Tracker.MarkProbeFailed()
 	}
-	p.progress.observe(p.Now(), p.Readiness.Snapshot(), probeResult(status, err))
+	p.progress.observe(p.Now(), p.Tracker.Snapshot(), probeResult(status, err))
 	return false
 }

@@ -1,4 +1,4 @@
-package gateway
+package health
 
 import (
 	"context"
@@ -12,22 +12,27 @@ import (
 // State is the gateway's view of the upstream.
 type State string
 
+// States returns every state, in the order of the diagram in docs/states.md.
+func States() []State {
+	return []State{Starting, Ready, Unavailable, Crashed, Misconfigured, Draining}
+}
+
 // The states of the upstream. See docs/states.md for the diagram.
 const (
-	// StateStarting: the upstream has not answered a health check yet since it was (re)started.
-	StateStarting State = "starting"
-	// StateReady: the last health check passed and no request has failed to reach it since.
-	StateReady State = "ready"
-	// StateUnavailable: the upstream was ready, then a health check or a forwarded request failed.
-	StateUnavailable State = "unavailable"
-	// StateCrashed: the supervised child exited; a restart is pending.
-	StateCrashed State = "crashed"
-	// StateMisconfigured: required settings are missing; nothing is started. Terminal: settings
+	// Starting: the upstream has not answered a health check yet since it was (re)started.
+	Starting State = "starting"
+	// Ready: the last health check passed and no request has failed to reach it since.
+	Ready State = "ready"
+	// Unavailable: the upstream was ready, then a health check or a forwarded request failed.
+	Unavailable State = "unavailable"
+	// Crashed: the supervised child exited; a restart is pending.
+	Crashed State = "crashed"
+	// Misconfigured: required settings are missing; nothing is started. Terminal: settings
 	// only change when the Space restarts the container.
-	StateMisconfigured State = "misconfigured"
-	// StateDraining: the gateway is shutting down (SIGTERM); requests already forwarded finish,
+	Misconfigured State = "misconfigured"
+	// Draining: the gateway is shutting down (SIGTERM); requests already forwarded finish,
 	// new ones are turned away. Terminal: the process is on its way out.
-	StateDraining State = "draining"
+	Draining State = "draining"
 )
 
 // Retry-After bounds and the guess used before any start-up has been observed.
@@ -37,13 +42,13 @@ const (
 	defaultStartupETA = 5 * time.Second
 )
 
-// Readiness is the one state machine of hfgate. Every transition goes through transition, under
-// one lock, and is logged once with from and to. The zero value is not usable: call NewReadiness.
-type Readiness struct {
+// Tracker is the one state machine of hfgate. Every transition goes through transition, under
+// one lock, and is logged once with from and to. The zero value is not usable: call NewTracker.
+type Tracker struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	ready atomic.Bool   // mirrors state == StateReady, read on every request without the lock
+	ready atomic.Bool   // mirrors state == Ready, read on every request without the lock
 	wake  chan struct{} // buffered(1): asks the prober for an immediate check
 
 	mu          sync.Mutex
@@ -58,18 +63,30 @@ type Readiness struct {
 	onReady     func()        // called (under the lock) at each transition to ready; nil = none
 }
 
-// NewReadiness returns a state machine in StateStarting. now defaults to time.Now.
-func NewReadiness(logger *slog.Logger, now func() time.Time) *Readiness {
-	if now == nil {
-		now = time.Now
+// TrackerOptions configures NewTracker. Zero values are documented per field.
+type TrackerOptions struct {
+	// Logger logs each transition once. Required.
+	Logger *slog.Logger
+	// Now is the clock. Zero value: time.Now.
+	Now func() time.Time
+	// OnReady is called at each transition to Ready, under the tracker's lock (so it must not
+	// call back into the tracker). Zero value: nothing is called.
+	OnReady func()
+}
+
+// NewTracker returns a state machine in Starting.
+func NewTracker(opts TrackerOptions) *Tracker {
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
-	t := now()
-	return &Readiness{
-		logger:    logger,
-		now:       now,
+	t := opts.Now()
+	return &Tracker{
+		logger:    opts.Logger,
+		now:       opts.Now,
+		onReady:   opts.OnReady,
 		wake:      make(chan struct{}, 1),
 		changed:   make(chan struct{}),
-		state:     StateStarting,
+		state:     Starting,
 		since:     t,
 		downSince: t,
 	}
@@ -84,17 +101,17 @@ type Snapshot struct {
 }
 
 // IsReady reports whether requests may be forwarded. It does not lock.
-func (r *Readiness) IsReady() bool { return r.ready.Load() }
+func (r *Tracker) IsReady() bool { return r.ready.Load() }
 
 // State returns the current state.
-func (r *Readiness) State() State {
+func (r *Tracker) State() State {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.state
 }
 
 // Snapshot returns the current state and what goes with it.
-func (r *Readiness) Snapshot() Snapshot {
+func (r *Tracker) Snapshot() Snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return Snapshot{State: r.state, Since: r.since, LastStartup: r.lastStartup, Missing: r.missing}
@@ -102,72 +119,72 @@ func (r *Readiness) Snapshot() Snapshot {
 
 // Changed returns a channel that is closed at the next transition. Held requests wait on it:
 // one close wakes them all, so no request polls the state.
-func (r *Readiness) Changed() <-chan struct{} {
+func (r *Tracker) Changed() <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.changed
 }
 
 // Wake returns the channel the prober listens on for early checks.
-func (r *Readiness) Wake() <-chan struct{} { return r.wake }
+func (r *Tracker) Wake() <-chan struct{} { return r.wake }
 
 // MarkReady records a passed health check.
-func (r *Readiness) MarkReady() { r.transition(StateReady, "health check passed") }
+func (r *Tracker) MarkReady() { r.transition(Ready, "health check passed") }
 
 // MarkProbeFailed records a failed health check. Only a ready upstream changes state: while
 // starting or crashed, a failing check is expected.
-func (r *Readiness) MarkProbeFailed() {
-	r.transitionFrom(StateReady, StateUnavailable, "health check failed")
+func (r *Tracker) MarkProbeFailed() {
+	r.transitionFrom(Ready, Unavailable, "health check failed")
 }
 
 // MarkUnreachable records that a forwarded request could not reach the upstream (connection
 // refused or reset). It flips a ready upstream to unavailable at once and wakes the prober, so
 // the next requests get the not-ready answer instead of each failing on its own.
-func (r *Readiness) MarkUnreachable() {
-	if r.transitionFrom(StateReady, StateUnavailable, "request could not reach upstream") {
-		r.poke()
+func (r *Tracker) MarkUnreachable() {
+	if r.transitionFrom(Ready, Unavailable, "request could not reach upstream") {
+		r.Poke()
 	}
 }
 
 // MarkStarted records that the supervised child was (re)started.
-func (r *Readiness) MarkStarted() {
+func (r *Tracker) MarkStarted() {
 	r.mu.Lock()
-	if r.state != StateReady && r.transitionLocked(StateStarting, "upstream process started") {
+	if r.state != Ready && r.transitionLocked(Starting, "upstream process started") {
 		r.startedAt = r.since
 	}
 	r.mu.Unlock()
-	r.poke()
+	r.Poke()
 }
 
 // MarkCrashed records that the supervised child exited.
-func (r *Readiness) MarkCrashed() { r.transition(StateCrashed, "upstream process exited") }
+func (r *Tracker) MarkCrashed() { r.transition(Crashed, "upstream process exited") }
 
 // MarkDraining records that shutdown has begun. A misconfigured gateway stays misconfigured:
 // that says more about what to fix than "draining".
-func (r *Readiness) MarkDraining() { r.transition(StateDraining, "shutting down") }
+func (r *Tracker) MarkDraining() { r.transition(Draining, "shutting down") }
 
 // MarkMisconfigured records missing required variables. The state is terminal.
-func (r *Readiness) MarkMisconfigured(missing []string) {
+func (r *Tracker) MarkMisconfigured(missing []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.missing = append([]string(nil), missing...)
-	r.transitionLocked(StateMisconfigured, "required variables missing")
+	r.transitionLocked(Misconfigured, "required variables missing")
 }
 
-func (r *Readiness) poke() {
+func (r *Tracker) Poke() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (r *Readiness) transition(to State, reason string) bool {
+func (r *Tracker) transition(to State, reason string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.transitionLocked(to, reason)
 }
 
-func (r *Readiness) transitionFrom(from, to State, reason string) bool {
+func (r *Tracker) transitionFrom(from, to State, reason string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state != from {
@@ -177,15 +194,15 @@ func (r *Readiness) transitionFrom(from, to State, reason string) bool {
 }
 
 // transitionLocked is the only place the state changes.
-func (r *Readiness) transitionLocked(to State, reason string) bool {
+func (r *Tracker) transitionLocked(to State, reason string) bool {
 	from := r.state
-	if from == to || from == StateMisconfigured || from == StateDraining {
+	if from == to || from == Misconfigured || from == Draining {
 		return false
 	}
 	now := r.now()
 	attrs := []any{"from", string(from), "to", string(to), "reason", reason, "in_state", now.Sub(r.since).Round(time.Millisecond)}
 	switch {
-	case to == StateReady:
+	case to == Ready:
 		if r.onReady != nil {
 			r.onReady()
 		}
@@ -194,15 +211,15 @@ func (r *Readiness) transitionLocked(to State, reason string) bool {
 			r.lastBoot = now.Sub(r.startedAt)
 		}
 		attrs = append(attrs, "came_up_in", r.lastStartup.Round(time.Millisecond))
-	case from == StateReady:
+	case from == Ready:
 		r.downSince = now
 	}
 	r.state, r.since = to, now
-	r.ready.Store(to == StateReady)
+	r.ready.Store(to == Ready)
 	close(r.changed)
 	r.changed = make(chan struct{})
 	level := slog.LevelInfo
-	if (from == StateReady && to != StateDraining) || to == StateCrashed || to == StateMisconfigured {
+	if (from == Ready && to != Draining) || to == Crashed || to == Misconfigured {
 		level = slog.LevelWarn
 	}
 	r.logger.Log(context.Background(), level, "upstream state", attrs...)
@@ -212,9 +229,9 @@ func (r *Readiness) transitionLocked(to State, reason string) bool {
 // RetryAfter estimates, in whole seconds within [1, 30], when a client should try again: the
 // same estimate as Remaining, with a default guess before any start-up was seen. Misconfiguration
 // is not fixed by waiting, so it answers the maximum.
-func (r *Readiness) RetryAfter(nextAttempt time.Time) int {
+func (r *Tracker) RetryAfter(nextAttempt time.Time) int {
 	state, wait, _ := r.estimate(nextAttempt, defaultStartupETA)
-	if state == StateMisconfigured {
+	if state == Misconfigured {
 		return int(maxRetryAfter / time.Second)
 	}
 	wait = min(max(wait, minRetryAfter), maxRetryAfter)
@@ -228,16 +245,16 @@ func (r *Readiness) RetryAfter(nextAttempt time.Time) int {
 // minus the time already spent down. The estimate is negative when the upstream is overdue.
 // known is false when there is nothing to estimate from (no start-up seen yet) or nothing to
 // wait for (misconfigured, draining).
-func (r *Readiness) Remaining(nextAttempt time.Time) (wait time.Duration, known bool) {
+func (r *Tracker) Remaining(nextAttempt time.Time) (wait time.Duration, known bool) {
 	state, wait, seen := r.estimate(nextAttempt, 0)
-	if !seen || state == StateMisconfigured || state == StateDraining {
+	if !seen || state == Misconfigured || state == Draining {
 		return 0, false
 	}
 	return wait, true
 }
 
 // estimate is Remaining with guess standing in for a start-up not yet seen (seen is false then).
-func (r *Readiness) estimate(nextAttempt time.Time, guess time.Duration) (state State, wait time.Duration, seen bool) {
+func (r *Tracker) estimate(nextAttempt time.Time, guess time.Duration) (state State, wait time.Duration, seen bool) {
 	r.mu.Lock()
 	state, downSince, startedAt, outage, boot := r.state, r.downSince, r.startedAt, r.lastStartup, r.lastBoot
 	r.mu.Unlock()
@@ -252,7 +269,7 @@ func (r *Readiness) estimate(nextAttempt time.Time, guess time.Duration) (state 
 	switch {
 	case !nextAttempt.IsZero() && nextAttempt.After(now):
 		return state, nextAttempt.Sub(now) + boot, seen
-	case state == StateStarting && !startedAt.Before(downSince):
+	case state == Starting && !startedAt.Before(downSince):
 		return state, boot - now.Sub(startedAt), seen
 	}
 	return state, outage - now.Sub(downSince), seen

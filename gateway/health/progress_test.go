@@ -1,4 +1,4 @@
-package gateway
+package health
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hfgate/hfgate/logging"
+	"github.com/hfgate/hfgate/logging/logtest"
 )
 
 // scriptedUpstream answers health checks from a script: an error, or a status code.
@@ -34,14 +35,14 @@ func (s *scriptedUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestProberProgressLines(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	logs := newLogSink()
+	logs := logtest.NewSink()
 	logger := logging.New(logs, logging.Options{Format: "json"})
-	r := NewReadiness(logger, clock.Now)
+	r := NewTracker(TrackerOptions{Logger: logger, Now: clock.Now})
 	up := &scriptedUpstream{err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
 	p := &Prober{
 		URL:           "http://127.0.0.1:1/health",
 		Client:        &http.Client{Transport: up},
-		Readiness:     r,
+		Tracker:       r,
 		Logger:        logger,
 		ProgressEvery: 5 * time.Second,
 		Now:           clock.Now,
@@ -55,7 +56,7 @@ func TestProberProgressLines(t *testing.T) {
 	}
 	lines := func() []string {
 		var out []string
-		for _, rec := range logs.records(t, "waiting for upstream") {
+		for _, rec := range logs.Records(t, "waiting for upstream") {
 			out = append(out, fmt.Sprintf("%v %v %v %v", rec["state"], rec["elapsed"], rec["last_check"], rec["checks"]))
 		}
 		return out
@@ -87,7 +88,7 @@ func TestProberProgressLines(t *testing.T) {
 	// A new outage: two failed checks turn it unavailable, and its own count begins.
 	up.err = fmt.Errorf("health: %w", context.DeadlineExceeded)
 	check(2)
-	if got := r.State(); got != StateUnavailable {
+	if got := r.State(); got != Unavailable {
 		t.Fatalf("state after two failed checks: got %s, want unavailable", got)
 	}
 	check(4)
@@ -120,22 +121,4 @@ func TestProbeResult(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestGatewayLogsStartupProgress: a gateway whose upstream refuses connections logs progress
-// lines naming the refusal, and turns ready once the upstream is reachable.
-func TestGatewayLogsStartupProgress(t *testing.T) {
-	t.Parallel()
-	up := newUpstream(t)
-	tg := startGatewayWith(t, up.Server, nil, false, Options{ProgressEvery: 100 * time.Millisecond})
-	rec := tg.logs.waitRecord(t, "waiting for upstream", nil)
-	if rec["state"] != "starting" || rec["last_check"] != "connection refused" {
-		t.Errorf("progress line: got state %v, last_check %v; want starting, connection refused", rec["state"], rec["last_check"])
-	}
-	// Rounded to 100ms, so at least the interval.
-	if elapsed, _ := rec["elapsed"].(float64); elapsed < float64(100*time.Millisecond) {
-		t.Errorf("progress line: got elapsed %v ns, want at least the 100ms interval", rec["elapsed"])
-	}
-	tg.gate.set(true)
-	tg.waitReady(t)
 }

@@ -1,4 +1,4 @@
-package gateway
+package health
 
 import (
 	"context"
@@ -31,8 +31,8 @@ func TestProberCheckOnce(t *testing.T) {
 				w.WriteHeader(tt.status)
 			}))
 			defer up.Close()
-			r := NewReadiness(slog.New(slog.DiscardHandler), nil)
-			p := &Prober{URL: up.URL + "/health", Client: up.Client(), Readiness: r, Logger: slog.New(slog.DiscardHandler), FailureThreshold: 1}
+			r := NewTracker(TrackerOptions{Logger: slog.New(slog.DiscardHandler)})
+			p := &Prober{URL: up.URL + "/health", Client: up.Client(), Tracker: r, Logger: slog.New(slog.DiscardHandler), FailureThreshold: 1}
 			if got := p.checkOnce(context.Background()); got != tt.wantUp {
 				t.Errorf("checkOnce = %v, want %v", got, tt.wantUp)
 			}
@@ -51,8 +51,8 @@ func TestProberRefusedAndThreshold(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	url := up.URL
 	client := up.Client()
-	r := NewReadiness(slog.New(slog.DiscardHandler), nil)
-	p := &Prober{URL: url, Client: client, Readiness: r, Logger: slog.New(slog.DiscardHandler), Timeout: time.Second}
+	r := NewTracker(TrackerOptions{Logger: slog.New(slog.DiscardHandler)})
+	p := &Prober{URL: url, Client: client, Tracker: r, Logger: slog.New(slog.DiscardHandler), Timeout: time.Second}
 	if !p.checkOnce(context.Background()) {
 		t.Fatal("first check failed against a live server")
 	}
@@ -64,7 +64,7 @@ func TestProberRefusedAndThreshold(t *testing.T) {
 		t.Fatal("one failed check turned the upstream unavailable; want FailureThreshold=2 by default")
 	}
 	p.checkOnce(context.Background())
-	if got := r.Snapshot().State; got != StateUnavailable {
+	if got := r.Snapshot().State; got != Unavailable {
 		t.Fatalf("after two failed checks state = %q, want unavailable", got)
 	}
 }
@@ -76,14 +76,14 @@ func TestProberRunWakesEarly(t *testing.T) {
 		checks <- struct{}{}
 	}))
 	defer up.Close()
-	r := NewReadiness(slog.New(slog.DiscardHandler), nil)
+	r := NewTracker(TrackerOptions{Logger: slog.New(slog.DiscardHandler)})
 	// Intervals far beyond the test's deadline: only the first check and a wake can run one.
-	p := &Prober{URL: up.URL, Client: up.Client(), Readiness: r, Logger: slog.New(slog.DiscardHandler), FastInterval: time.Hour, SlowInterval: time.Hour}
+	p := &Prober{URL: up.URL, Client: up.Client(), Tracker: r, Logger: slog.New(slog.DiscardHandler), FastInterval: time.Hour, SlowInterval: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
 	await(t, checks, "first check")
-	r.poke() // what MarkUnreachable and MarkStarted do
+	r.Poke() // what MarkUnreachable and MarkStarted do
 	await(t, checks, "check after wake")
 	cancel()
 	await(t, done, "Run to return after cancel")

@@ -1,4 +1,4 @@
-package gateway
+package health
 
 import (
 	"context"
@@ -28,7 +28,7 @@ type progressLog struct {
 // observe records one failed health check at now, described by result, and logs a progress
 // line when interval has passed since the last one (or since the state began).
 func (pl *progressLog) observe(now time.Time, snap Snapshot, result string) {
-	if snap.State == StateReady || snap.State == StateMisconfigured {
+	if snap.State == Ready || snap.State == Misconfigured {
 		// A failed check while ready is not a start-up (the state line says when it turns
 		// unavailable); misconfigured starts nothing.
 		return

@@ -1,4 +1,4 @@
-package gateway
+package health
 
 import (
 	"bytes"
@@ -53,63 +53,63 @@ func jsonLogger(buf *bytes.Buffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func TestReadinessTransitions(t *testing.T) {
+func TestTrackerTransitions(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		steps func(r *Readiness, clock *fakeClock)
+		steps func(r *Tracker, clock *fakeClock)
 		want  State
 	}{
-		{"initial", func(*Readiness, *fakeClock) {}, StateStarting},
-		{"probe passes", func(r *Readiness, _ *fakeClock) { r.MarkReady() }, StateReady},
-		{"probe fails while starting stays starting", func(r *Readiness, _ *fakeClock) { r.MarkProbeFailed() }, StateStarting},
-		{"probe fails while ready", func(r *Readiness, _ *fakeClock) { r.MarkReady(); r.MarkProbeFailed() }, StateUnavailable},
-		{"unreachable while ready", func(r *Readiness, _ *fakeClock) { r.MarkReady(); r.MarkUnreachable() }, StateUnavailable},
-		{"unreachable while starting stays", func(r *Readiness, _ *fakeClock) { r.MarkUnreachable() }, StateStarting},
-		{"crash", func(r *Readiness, _ *fakeClock) { r.MarkReady(); r.MarkCrashed() }, StateCrashed},
-		{"restart after crash", func(r *Readiness, _ *fakeClock) { r.MarkCrashed(); r.MarkStarted() }, StateStarting},
-		{"misconfigured is terminal", func(r *Readiness, _ *fakeClock) {
+		{"initial", func(*Tracker, *fakeClock) {}, Starting},
+		{"probe passes", func(r *Tracker, _ *fakeClock) { r.MarkReady() }, Ready},
+		{"probe fails while starting stays starting", func(r *Tracker, _ *fakeClock) { r.MarkProbeFailed() }, Starting},
+		{"probe fails while ready", func(r *Tracker, _ *fakeClock) { r.MarkReady(); r.MarkProbeFailed() }, Unavailable},
+		{"unreachable while ready", func(r *Tracker, _ *fakeClock) { r.MarkReady(); r.MarkUnreachable() }, Unavailable},
+		{"unreachable while starting stays", func(r *Tracker, _ *fakeClock) { r.MarkUnreachable() }, Starting},
+		{"crash", func(r *Tracker, _ *fakeClock) { r.MarkReady(); r.MarkCrashed() }, Crashed},
+		{"restart after crash", func(r *Tracker, _ *fakeClock) { r.MarkCrashed(); r.MarkStarted() }, Starting},
+		{"misconfigured is terminal", func(r *Tracker, _ *fakeClock) {
 			r.MarkMisconfigured([]string{"A"})
 			r.MarkReady()
 			r.MarkStarted()
 			r.MarkCrashed()
-		}, StateMisconfigured},
-		{"draining from ready", func(r *Readiness, _ *fakeClock) { r.MarkReady(); r.MarkDraining() }, StateDraining},
-		{"draining from starting", func(r *Readiness, _ *fakeClock) { r.MarkDraining() }, StateDraining},
-		{"draining is terminal", func(r *Readiness, _ *fakeClock) {
+		}, Misconfigured},
+		{"draining from ready", func(r *Tracker, _ *fakeClock) { r.MarkReady(); r.MarkDraining() }, Draining},
+		{"draining from starting", func(r *Tracker, _ *fakeClock) { r.MarkDraining() }, Draining},
+		{"draining is terminal", func(r *Tracker, _ *fakeClock) {
 			r.MarkDraining()
 			r.MarkReady()
 			r.MarkStarted()
 			r.MarkCrashed()
 			r.MarkUnreachable()
-		}, StateDraining},
-		{"misconfigured stays misconfigured when draining", func(r *Readiness, _ *fakeClock) {
+		}, Draining},
+		{"misconfigured stays misconfigured when draining", func(r *Tracker, _ *fakeClock) {
 			r.MarkMisconfigured([]string{"A"})
 			r.MarkDraining()
-		}, StateMisconfigured},
+		}, Misconfigured},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var buf bytes.Buffer
 			clock := newFakeClock()
-			r := NewReadiness(jsonLogger(&buf), clock.Now)
+			r := NewTracker(TrackerOptions{Logger: jsonLogger(&buf), Now: clock.Now})
 			tt.steps(r, clock)
 			if got := r.Snapshot().State; got != tt.want {
 				t.Errorf("state = %q, want %q", got, tt.want)
 			}
-			if got, want := r.IsReady(), tt.want == StateReady; got != want {
+			if got, want := r.IsReady(), tt.want == Ready; got != want {
 				t.Errorf("IsReady() = %v, want %v", got, want)
 			}
 		})
 	}
 }
 
-func TestReadinessLogsEachTransitionOnceWithStartupTime(t *testing.T) {
+func TestTrackerLogsEachTransitionOnceWithStartupTime(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
 	clock := newFakeClock()
-	r := NewReadiness(jsonLogger(&buf), clock.Now)
+	r := NewTracker(TrackerOptions{Logger: jsonLogger(&buf), Now: clock.Now})
 	clock.Advance(1500 * time.Millisecond)
 	r.MarkReady()
 	r.MarkReady() // no transition, no line
@@ -145,9 +145,9 @@ func TestReadinessLogsEachTransitionOnceWithStartupTime(t *testing.T) {
 	}
 }
 
-func TestReadinessUnreachableWakesProber(t *testing.T) {
+func TestTrackerUnreachableWakesProber(t *testing.T) {
 	t.Parallel()
-	r := NewReadiness(slog.New(slog.DiscardHandler), nil)
+	r := NewTracker(TrackerOptions{Logger: slog.New(slog.DiscardHandler)})
 	r.MarkReady()
 	r.MarkUnreachable()
 	select {
@@ -161,36 +161,36 @@ func TestRetryAfter(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
-		steps       func(r *Readiness, clock *fakeClock)
+		steps       func(r *Tracker, clock *fakeClock)
 		nextAttempt time.Duration // from now; 0 = none
 		want        int
 	}{
-		{"no start-up seen: default guess", func(*Readiness, *fakeClock) {}, 0, 5},
-		{"default guess minus time spent", func(_ *Readiness, c *fakeClock) { c.Advance(3 * time.Second) }, 0, 2},
-		{"never below 1", func(_ *Readiness, c *fakeClock) { c.Advance(time.Hour) }, 0, 1},
-		{"observed start-up time", func(r *Readiness, c *fakeClock) {
+		{"no start-up seen: default guess", func(*Tracker, *fakeClock) {}, 0, 5},
+		{"default guess minus time spent", func(_ *Tracker, c *fakeClock) { c.Advance(3 * time.Second) }, 0, 2},
+		{"never below 1", func(_ *Tracker, c *fakeClock) { c.Advance(time.Hour) }, 0, 1},
+		{"observed start-up time", func(r *Tracker, c *fakeClock) {
 			c.Advance(12 * time.Second)
 			r.MarkReady()
 			r.MarkUnreachable()
 			c.Advance(2 * time.Second)
 		}, 0, 10},
-		{"capped at 30", func(r *Readiness, c *fakeClock) {
+		{"capped at 30", func(r *Tracker, c *fakeClock) {
 			c.Advance(5 * time.Minute)
 			r.MarkReady()
 			r.MarkCrashed()
 		}, 0, 30},
-		{"scheduled restart adds its wait", func(r *Readiness, c *fakeClock) {
+		{"scheduled restart adds its wait", func(r *Tracker, c *fakeClock) {
 			c.Advance(4 * time.Second)
 			r.MarkReady()
 			r.MarkCrashed()
 		}, 3 * time.Second, 7},
-		{"misconfigured: maximum", func(r *Readiness, _ *fakeClock) { r.MarkMisconfigured([]string{"X"}) }, 0, 30},
+		{"misconfigured: maximum", func(r *Tracker, _ *fakeClock) { r.MarkMisconfigured([]string{"X"}) }, 0, 30},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clock := newFakeClock()
-			r := NewReadiness(slog.New(slog.DiscardHandler), clock.Now)
+			r := NewTracker(TrackerOptions{Logger: slog.New(slog.DiscardHandler), Now: clock.Now})
 			tt.steps(r, clock)
 			var next time.Time
 			if tt.nextAttempt > 0 {
@@ -209,7 +209,7 @@ func TestRetryAfter(t *testing.T) {
 func TestRemainingCountsBackoffOnce(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	r := NewReadiness(jsonLogger(&bytes.Buffer{}), clock.Now)
+	r := NewTracker(TrackerOptions{Logger: jsonLogger(&bytes.Buffer{}), Now: clock.Now})
 	if _, known := r.Remaining(time.Time{}); known {
 		t.Fatal("Remaining known before any start-up")
 	}
