@@ -1,18 +1,33 @@
-// Package gateway is everything in hfgate that knows about the upstream: the HTTP server and its
-// drain (gateway.go), the one reverse proxy (proxy.go) and the connections it hijacks for
-// WebSockets (conns.go), the readiness state machine (readiness.go) and its prober (prober.go),
-// the answers the gateway gives itself while the upstream is not ready (answers.go), the
-// optional Prometheus metrics and their listener (metrics.go, only when METRICS_ADDR is set),
-// and the logger every line goes through (log.go).
+// Package gateway is everything in hfgate that knows about the upstream. A newcomer reads it in
+// this order:
 //
-// The supervisor of the upstream child process, with its line relay, is the package below,
-// gateway/supervise: it has no HTTP in it. gateway.go wires it in when UPSTREAM_CMD is set:
-// its starts and exits become readiness changes, and its Status is shown in /ready, the
-// not-ready answers and the metrics.
+//   - gateway.go: Options, the Gateway and New, which wires the parts below together.
+//   - server.go: the server's lifecycle: Serve binds nothing itself (main listens first), runs
+//     the background loops (the prober, the supervisor) and, on SIGTERM, drains in order.
+//   - routes.go: where a request enters (Gateway.ServeHTTP), the middleware order, and forward,
+//     which answers the gateway's own routes, holds or answers a request while the upstream is
+//     not ready, and hands the rest to the proxy.
+//   - requests.go: the request-shape rules applied before anything is forwarded.
+//   - handlers.go: every answer the gateway gives itself: /ready, /healthz, the not-ready 503
+//     with Retry-After, the status page on "/", the fixed JSON error shapes.
+//   - proxy.go: the one httputil.ReverseProxy and its Transport: rewrite (X-Forwarded-*,
+//     the client address of clientaddr.go), event streams, and the mapping of upstream errors
+//     to answers.
+//   - proxywriter.go: the ResponseWriter handed to the proxy (1xx, a held final status, flush,
+//     hijack); conns.go: the connections hijacked for WebSockets, closed at shutdown.
+//   - hold.go and replay.go: the request lifecycle around the proxy: the queue that holds
+//     requests while a restarted upstream comes back, and the replay of a request that never
+//     reached it.
+//   - metrics.go: the optional Prometheus metrics and their listener (only with METRICS_ADDR).
 //
-// Dependencies point one way: main -> gateway -> {gateway/supervise, middleware, config}.
+// The rooms below it have no HTTP in them: gateway/health is the readiness state machine and
+// its prober; gateway/supervise is the supervisor of the upstream child process with its line
+// relay. Dependencies point one way: main -> gateway -> {gateway/health, gateway/supervise,
+// middleware, config}; the logger comes from main (package logging) as a *slog.Logger.
 //
-// A request passes, in order: metrics (when METRICS_ADDR is set), request ID, access log, panic recovery, CORS (when configured),
-// body limit, then either one of the gateway's routes (/healthz, /ready), the not-ready answer
-// (503 + Retry-After, or the status page on "/"), or the proxy.
+// A request passes, in order: metrics (when METRICS_ADDR is set), request ID, access log, panic
+// recovery, CORS (when configured), body limit, body buffer (small bodies read whole, so a
+// request that never reached the upstream can be sent again), then forward: one of the
+// gateway's routes (/healthz, /ready), the not-ready answer (503 + Retry-After, or the status
+// page on "/"), or the proxy.
 package gateway

@@ -26,15 +26,6 @@ import (
 //   - /ready and /healthz are the gateway's whatever their spelling ("/%72eady" too): echo
 //     routes on the escaped path, so forward checks the decoded one.
 
-// ServeHTTP is the handler the gateway's server runs: echo, after the connection-level rule
-// above.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if len(r.TransferEncoding) > 0 {
-		w.Header().Set("Connection", "close")
-	}
-	g.echo.ServeHTTP(w, r)
-}
-
 // checkRequest applies the method and path rules to a request on its way to forward; it
 // returns the error to answer with, or nil.
 func checkRequest(r *http.Request) error {
@@ -63,16 +54,4 @@ func hasDotSegment(p string) bool {
 			return true // "/.."
 		}
 	}
-}
-
-// ownPath returns the gateway's answer for a decoded path naming one of its own routes, or
-// nil.
-func (g *Gateway) ownPath(p string) echo.HandlerFunc {
-	switch p {
-	case "/ready":
-		return ownRoute(g.answers.writeReady)
-	case "/healthz":
-		return ownRoute(g.answers.writeHealthz)
-	}
-	return nil
 }

@@ -1,0 +1,215 @@
+package gateway
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/hfgate/hfgate/gateway/health"
+	"github.com/hfgate/hfgate/middleware"
+	"github.com/labstack/echo/v4"
+)
+
+// ServeHTTP is where every request enters: the connection-level rule of requests.go (a chunked
+// request ends its connection), then echo, whose middleware and routes routes() builds.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(r.TransferEncoding) > 0 {
+		w.Header().Set("Connection", "close")
+	}
+	g.echo.ServeHTTP(w, r)
+}
+
+// routes builds the echo instance: middleware in order, the two routes the gateway owns, and
+// everything else to the forwarding handler.
+func (g *Gateway) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = g.handleEchoError
+	if g.metrics != nil {
+		// Outermost, to see every request whole; absent (not a no-op) when metrics are off.
+		e.Use(g.metrics.middleware)
+	}
+	// The access log's upstream attribute in the common case, shared by every record
+	// (AccessLogConfig.Attrs slices are only read).
+	readyAttr := []slog.Attr{slog.String("upstream", string(health.Ready))}
+	e.Use(
+		middleware.RequestID(middleware.RequestIDConfig{}),
+		middleware.AccessLog(middleware.AccessLogConfig{
+			Logger: g.logger,
+			Attrs: func(c echo.Context) []slog.Attr {
+				f := flightFrom(c.Request().Context())
+				held := f != nil && (f.held > 0 || f.replayed)
+				client := ""
+				if g.cfg.LogClientAddr {
+					// The client as rewrite resolves it for the upstream: the same pure,
+					// allocation-free walk, done here too because the log also covers requests
+					// that never reach rewrite (own routes, 413s, cold 503s).
+					r := c.Request()
+					client = resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], g.cfg.TrustedProxies).Text
+				}
+				upstream := readyAttr[0]
+				if !g.readiness.IsReady() {
+					upstream = slog.String("upstream", string(g.readiness.State()))
+				} else if !held && client == "" {
+					return readyAttr // no lock, no allocation
+				}
+				attrs := append(make([]slog.Attr, 0, 4), upstream)
+				if held {
+					attrs = append(attrs, slog.Duration("held", f.held), slog.Bool("replayed", f.replayed))
+				}
+				if client != "" {
+					attrs = append(attrs, slog.String("client", client))
+				}
+				return attrs
+			},
+			Now: g.now,
+		}),
+		middleware.Recover(middleware.RecoverConfig{Logger: g.logger}),
+	)
+	if len(g.cfg.CORSAllowOrigins) > 0 {
+		// Only when origins are configured: with none, no CORS header may appear at all.
+		e.Use(middleware.CORS(middleware.CORSConfig{
+			AllowOrigins:     g.cfg.CORSAllowOrigins,
+			AllowCredentials: g.cfg.CORSAllowCredentials,
+			AllowHeaders:     g.cfg.CORSAllowHeaders,
+			MaxAge:           g.cfg.CORSMaxAge,
+		}))
+	}
+	e.Use(middleware.BodyLimit(middleware.BodyLimitConfig{Limit: g.cfg.MaxBodyBytes}))
+	e.Use(middleware.BodyBuffer(middleware.BodyBufferConfig{Limit: g.cfg.BufferBodyBytes, Timeout: g.cfg.BodyReadTimeout}))
+
+	// /healthz and /ready are the gateway's whatever the method: a POST /ready must not reach
+	// the upstream (nor get a 503 that reads like "not ready").
+	e.Any("/healthz", ownRoute(g.answers.writeHealthz))
+	e.Any("/ready", ownRoute(g.answers.writeReady))
+	e.Any("/*", g.forward)
+	e.RouteNotFound("/*", g.forward)
+	return e
+}
+
+// ownRoute adapts one of the gateway's GET/HEAD answers to echo; other methods get 405.
+func ownRoute(answer func(http.ResponseWriter, *http.Request)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+			c.Response().Header().Set("Allow", "GET, HEAD")
+			return echo.NewHTTPError(http.StatusMethodNotAllowed, "method not allowed")
+		}
+		answer(c.Response(), c.Request())
+		return nil
+	}
+}
+
+// forward proxies a request when the upstream is ready and otherwise gives the not-ready answer
+// (or, for GET/HEAD "/", the status page). Requests that break the rules in requests.go are
+// answered here and never forwarded.
+func (g *Gateway) forward(c echo.Context) error {
+	r := c.Request()
+	if err := checkRequest(r); err != nil {
+		return err
+	}
+	if own := g.ownPath(r.URL.Path); own != nil {
+		return own(c)
+	}
+	var f *flight
+	if g.hold.enabled() {
+		// The request's record, as its context: the hold deadline runs from here, and the
+		// replaying transport and the access log read it.
+		f = newFlight(r.Context(), g.hold.deadline())
+		r = r.WithContext(f.withTrace())
+		c.SetRequest(r)
+	}
+	if !g.readiness.IsReady() {
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			g.answers.writeStatusPage(c.Response(), r)
+			return nil
+		}
+		if !g.holdUntilReady(c, f) {
+			return nil
+		}
+	}
+	w := &proxyWriter{resp: c.Response(), conns: g.conns, websocket: isWebSocket(r)}
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler || w.pending == 0 {
+				panic(v)
+			}
+			// ReverseProxy aborts when the upstream's body breaks. Nothing of this answer has
+			// reached the client yet (the status is still held), so it gets the not-ready
+			// answer instead of a cut connection.
+			g.answerCutBeforeBody(c, w)
+		}
+	}()
+	g.proxy.ServeHTTP(w, r)
+	w.commit()
+	return nil
+}
+
+// holdUntilReady holds a request that arrived while the upstream is not ready (see holdQueue)
+// and reports whether it may go on to the upstream. Otherwise it has been answered: the
+// not-ready 503 with Retry-After, or nothing at all for a client that left (logged as 499).
+func (g *Gateway) holdUntilReady(c echo.Context, f *flight) bool {
+	outcome := holdNotHeld
+	if f != nil {
+		outcome, f.held = g.hold.wait(f, f.deadline)
+	}
+	switch outcome {
+	case holdForwarded:
+		return true
+	case holdClientGone:
+		return false
+	}
+	g.answers.writeNotReady(c.Response(), c.Request(), middleware.RequestIDFrom(c))
+	return false
+}
+
+// answerCutBeforeBody replaces an upstream answer whose body broke before its first byte with
+// the not-ready 503: the upstream's headers are dropped, the gateway's own (request ID, CORS)
+// kept.
+func (g *Gateway) answerCutBeforeBody(c echo.Context, w *proxyWriter) {
+	w.pending = 0
+	h := c.Response().Header()
+	for k := range h {
+		if k != middleware.HeaderRequestID && k != "Vary" && !strings.HasPrefix(k, "Access-Control-") {
+			delete(h, k)
+		}
+	}
+	reqID := middleware.RequestIDFrom(c)
+	g.logger.Warn("upstream answer broke before its body; answered 503", "request_id", reqID)
+	g.readiness.Poke()
+	g.answers.writeNotReady(c.Response(), c.Request(), reqID)
+}
+
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// handleEchoError renders errors returned by middleware and handlers in the fixed JSON shape.
+func (g *Gateway) handleEchoError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg := http.StatusInternalServerError, "internal error"
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+		if s, ok := he.Message.(string); ok && code < 500 {
+			msg = s
+		} else {
+			msg = strings.ToLower(http.StatusText(code))
+		}
+	}
+	g.answers.writeError(c.Response(), c.Request(), code, msg, middleware.RequestIDFrom(c))
+}
+
+// ownPath returns the gateway's answer for a decoded path naming one of its own routes, or
+// nil.
+func (g *Gateway) ownPath(p string) echo.HandlerFunc {
+	switch p {
+	case "/ready":
+		return ownRoute(g.answers.writeReady)
+	case "/healthz":
+		return ownRoute(g.answers.writeHealthz)
+	}
+	return nil
+}
