@@ -74,7 +74,7 @@ func newBenchGateway(b *testing.B, upstreamURL string, environ map[string]string
 	if ready {
 		g.Readiness().MarkReady()
 	}
-	srv := httptest.NewServer(g.Handler())
+	srv := httptest.NewServer(g)
 	b.Cleanup(srv.Close)
 	return srv
 }

@@ -29,7 +29,7 @@ func TestDrainingAnswers(t *testing.T) {
 	// request arriving on a connection that was already open would.
 	for _, path := range []string{"/ready", "/chat"} {
 		w := httptest.NewRecorder()
-		tg.g.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		tg.g.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
 		var body struct {
 			State      health.State `json:"state"`
 			RetryAfter int          `json:"retry_after"`
@@ -46,7 +46,7 @@ func TestDrainingAnswers(t *testing.T) {
 	w := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("Accept", "text/html")
-	tg.g.Handler().ServeHTTP(w, req)
+	tg.g.ServeHTTP(w, req)
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "This Space is restarting") {
 		t.Errorf("GET / (HTML) while draining: got %d %q, want 200 and the restarting page", w.Code, w.Body)
 	}

@@ -61,7 +61,7 @@ func FuzzForwardedHeaders(f *testing.F) {
 		if xff != "" {
 			in.Header["X-Forwarded-For"] = strings.Split(xff, "\n")
 		}
-		p.ServeHTTP(httptest.NewRecorder(), in)
+		p.rp.ServeHTTP(httptest.NewRecorder(), in)
 		if out == nil {
 			t.Fatal("nothing reached the upstream")
 		}

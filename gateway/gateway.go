@@ -32,7 +32,7 @@ type Options struct {
 	// DialContext dials the upstream. Zero value: a net.Dialer with a 5 s timeout.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// ProbeInterval is the health-check interval while not ready; while ready it is 25 times
-	// longer, at least 5 s. Zero value: 200ms.
+	// longer, at least 5 s. Zero value: health.Prober's (200ms).
 	ProbeInterval time.Duration
 	// RemindEvery is how often a misconfiguration is logged again. Zero value: 1 minute.
 	RemindEvery time.Duration
@@ -67,12 +67,7 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 	if cfg.UpstreamURL == nil {
 		return nil, errors.New("gateway: config has no upstream URL")
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.RemindEvery <= 0 {
-		opts.RemindEvery = time.Minute
-	}
+	opts = opts.withDefaults()
 	g := &Gateway{
 		cfg:         cfg,
 		logger:      opts.Logger,
@@ -94,52 +89,54 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 	g.readiness = health.NewTracker(tracker)
 	g.answers.readiness = g.readiness
 	g.hold = newHoldQueue(g.readiness, cfg.HoldTimeout, cfg.HoldMax, nextStart, opts.Now)
-	g.proxy = newProxy(proxyConfig{
-		Target:        cfg.UpstreamURL,
-		Trusted:       cfg.TrustedProxies,
-		HeaderTimeout: cfg.UpstreamTimeout,
-		DialContext:   opts.DialContext,
-		Readiness:     g.readiness,
-		Logger:        opts.Logger,
-		Answers:       g.answers,
-		HijackedConns: g.conns,
-	})
-	fast := opts.ProbeInterval
-	if fast <= 0 {
-		fast = 200 * time.Millisecond
+	if cfg.MetricsAddr != "" {
+		g.metrics = g.newMetrics(opts.DroppedLines)
 	}
+	base, chain := g.newTransport(opts.DialContext)
+	g.proxy = newProxy(proxyConfig{
+		Target:    cfg.UpstreamURL,
+		Trusted:   cfg.TrustedProxies,
+		Transport: chain,
+		Readiness: g.readiness,
+		Logger:    opts.Logger,
+		Answers:   g.answers,
+		Conns:     g.conns,
+	})
 	g.prober = &health.Prober{
 		URL:          cfg.UpstreamURL.JoinPath(cfg.UpstreamHealthPath).String(),
-		Client:       &http.Client{Transport: g.proxy.rp.Transport, Timeout: 2 * time.Second},
+		Client:       &http.Client{Transport: base},
 		Tracker:      g.readiness,
 		Logger:       opts.Logger,
-		FastInterval: fast,
-		SlowInterval: max(25*fast, 5*time.Second),
+		FastInterval: opts.ProbeInterval,
 		// The readiness clock, so elapsed times agree with the state's Since.
 		Now:           opts.Now,
 		ProgressEvery: opts.ProgressEvery,
 	}
-	if cfg.MetricsAddr != "" {
-		var child func() supervise.Status
-		if g.supervisor != nil {
-			child = g.supervisor.Status
-		}
-		g.metrics = newMetrics(g.readiness, child)
-		g.metrics.watchHold(g.hold)
-		g.metrics.watchLog(opts.DroppedLines)
-		g.hold.observe = g.metrics.observeHold
-		// Wrapped after the prober took the transport: health checks are not upstream traffic.
-		g.proxy.rp.Transport = &timedTransport{next: g.proxy.rp.Transport, ttfb: g.metrics.ttfb}
-	}
-	// Outermost, so that a replay's wait in the hold queue is not counted as upstream time.
-	replay := &replayTransport{next: g.proxy.rp.Transport, hold: g.hold, readiness: g.readiness, logger: opts.Logger,
-		closeIdle: g.proxy.transport.CloseIdleConnections}
-	if g.metrics != nil {
-		replay.onReplay = g.metrics.replays.Inc
-	}
-	g.proxy.rp.Transport = replay
 	g.echo = g.routes()
 	return g, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RemindEvery <= 0 {
+		o.RemindEvery = time.Minute
+	}
+	return o
+}
+
+// newMetrics registers the gateway's collectors, with the hold queue's and the log writer's.
+func (g *Gateway) newMetrics(droppedLines func() uint64) *metrics {
+	var child func() supervise.Status
+	if g.supervisor != nil {
+		child = g.supervisor.Status
+	}
+	m := newMetrics(g.readiness, child)
+	m.watchHold(g.hold)
+	m.watchLog(droppedLines)
+	g.hold.observe = m.observeHold
+	return m
 }
 
 // newSupervisor is the supervisor of UPSTREAM_CMD: its starts and exits become readiness
@@ -151,7 +148,6 @@ func (g *Gateway) newSupervisor(env []string) *supervise.Supervisor {
 		Env:         env,
 		Logger:      g.logger,
 		StopTimeout: g.cfg.UpstreamStopTimeout,
-		MinBackoff:  min(500*time.Millisecond, g.cfg.UpstreamMaxBackoff),
 		MaxBackoff:  g.cfg.UpstreamMaxBackoff,
 		OnStart:     func(int) { g.readiness.MarkStarted() },
 		OnExit: func(ev supervise.Exit) {
@@ -185,9 +181,6 @@ func childEnv(environ []string) []string {
 	}
 	return env
 }
-
-// Handler returns the gateway's HTTP handler (for tests and embedding).
-func (g *Gateway) Handler() http.Handler { return g }
 
 // Readiness returns the gateway's state machine.
 func (g *Gateway) Readiness() *health.Tracker { return g.readiness }

@@ -188,22 +188,6 @@ func methodLabel(m string) string {
 	return "OTHER"
 }
 
-// timedTransport observes the upstream's time to first byte: RoundTrip returns when the
-// response headers have arrived.
-type timedTransport struct {
-	next http.RoundTripper
-	ttfb prometheus.Histogram
-}
-
-func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	start := time.Now()
-	resp, err := t.next.RoundTrip(r)
-	if err == nil {
-		t.ttfb.Observe(time.Since(start).Seconds())
-	}
-	return resp, err
-}
-
 // serveMetrics binds addr and serves /metrics on it until the returned stop func is called.
 func (m *metrics) serveMetrics(addr string, logger *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/middleware"
@@ -24,7 +23,6 @@ import (
 // http.Transport, shared by every request.
 type proxy struct {
 	rp        *httputil.ReverseProxy
-	transport *http.Transport // rp's, before any wrapping
 	target    *url.URL
 	trusted   []netip.Prefix
 	readiness *health.Tracker
@@ -35,58 +33,27 @@ type proxy struct {
 
 // proxyConfig carries what newProxy needs.
 type proxyConfig struct {
-	Target         *url.URL
-	Trusted        []netip.Prefix
-	HeaderTimeout  time.Duration                                                     // upstream response-header timeout
-	DialContext    func(ctx context.Context, network, addr string) (net.Conn, error) // nil = net.Dialer
-	Readiness      *health.Tracker
-	Logger         *slog.Logger
-	Answers        *answers
-	HijackedConns  *hijackedConns
-	MaxIdlePerHost int // zero = 256
+	Target    *url.URL
+	Trusted   []netip.Prefix
+	Transport http.RoundTripper // the chain newTransport builds (a fake in unit tests)
+	Readiness *health.Tracker
+	Logger    *slog.Logger
+	Answers   *answers
+	Conns     *hijackedConns
 }
 
 func newProxy(cfg proxyConfig) *proxy {
-	dial := cfg.DialContext
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
-	idle := cfg.MaxIdlePerHost
-	if idle <= 0 {
-		idle = 256
-	}
-	transport := &http.Transport{
-		// Proxy is deliberately nil: HTTP_PROXY in a Space's environment must not capture the
-		// loopback upstream.
-		Proxy:               nil,
-		DialContext:         meteredDialer(dial),
-		MaxIdleConns:        idle,
-		MaxIdleConnsPerHost: idle,
-		// Below uvicorn's default keep-alive (5 s), so the gateway closes an idle connection
-		// before the upstream does, rather than race it with a request it cannot retry.
-		IdleConnTimeout:       4 * time.Second,
-		ResponseHeaderTimeout: cfg.HeaderTimeout,
-		ExpectContinueTimeout: 1 * time.Second,
-		// Bodies pass through as the upstream encoded them.
-		DisableCompression: true,
-		// HTTP/1.1 to a loopback upstream: uvicorn speaks nothing else, and h2 would only add
-		// framing cost here.
-		ForceAttemptHTTP2: false,
-		// Read/WriteBufferSize stay at net/http's 4 KiB: each upstream connection holds both for
-		// its lifetime (an open event stream too), and bodies larger than the buffer bypass it.
-	}
 	p := &proxy{
-		transport: transport,
 		target:    cfg.Target,
 		trusted:   cfg.Trusted,
 		readiness: cfg.Readiness,
 		logger:    cfg.Logger,
 		answers:   cfg.Answers,
-		conns:     cfg.HijackedConns,
+		conns:     cfg.Conns,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
-		Transport:      transport,
+		Transport:      cfg.Transport,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.handleError,
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
@@ -96,11 +63,6 @@ func newProxy(cfg proxyConfig) *proxy {
 		BufferPool: newBufferPool(16 << 10),
 	}
 	return p
-}
-
-// ServeHTTP forwards one request. w is normally echo's *Response wrapped by proxyWriter.
-func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.rp.ServeHTTP(w, r)
 }
 
 // rewrite sets the upstream URL and the forwarding headers. Host policy: the upstream sees its

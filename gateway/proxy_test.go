@@ -97,11 +97,11 @@ func TestSmallBodyOneWrite(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var wc writeCounter
 			p := newProxy(proxyConfig{
-				Target:      target,
-				DialContext: wc.dial,
-				Readiness:   health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler), Now: time.Now}),
-				Logger:      slog.New(slog.DiscardHandler),
-				Answers:     &answers{},
+				Target:    target,
+				Transport: newUpstreamTransport(wc.dial, 0),
+				Readiness: health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler), Now: time.Now}),
+				Logger:    slog.New(slog.DiscardHandler),
+				Answers:   &answers{},
 			})
 			body := []byte(`{"message":"hello"}`)
 			in := httptest.NewRequest(http.MethodPost, "/chat", nil)
@@ -111,7 +111,7 @@ func TestSmallBodyOneWrite(t *testing.T) {
 				in.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 			}
 			rec := httptest.NewRecorder()
-			p.ServeHTTP(rec, in)
+			p.rp.ServeHTTP(rec, in)
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d", rec.Code)
 			}

@@ -1,101 +1,13 @@
 package gateway
 
 import (
-	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptrace"
-	"sync/atomic"
-	"syscall"
-	"time"
 
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/middleware"
 )
-
-// flight is what the gateway knows about one forwarded request beyond net/http: its hold
-// deadline, how long it was held, whether it was replayed, and which upstream connections its
-// attempts were given. It is the request's context itself (one allocation for the record and the
-// context value), so the replaying transport and the access log find it.
-type flight struct {
-	context.Context
-	deadline time.Time // the hold deadline, from arrival; a replay keeps it
-
-	// Written by the request's own goroutine (the handler, then RoundTrip and Transport's
-	// GotConn hook on it), read by the access log after the handler returned.
-	held     time.Duration
-	replayed bool
-	trace    httptrace.ClientTrace
-	conns    [2]connMark // the connections of the attempts so far
-	attempts int         // GotConn calls: Transport retries on a reused connection inside one RoundTrip
-}
-
-// connMark is a connection an attempt was given and how much had been written to it by then;
-// peerClosed says the upstream had already closed it (see meteredConn.peerClosed).
-type connMark struct {
-	conn       *meteredConn
-	written    int64
-	peerClosed bool
-}
-
-type flightKey struct{}
-
-// newFlight returns a request's flight; use its withTrace as the request's context.
-func newFlight(parent context.Context, deadline time.Time) *flight {
-	f := &flight{Context: parent, deadline: deadline}
-	f.trace.GotConn = f.gotConn
-	return f
-}
-
-// withTrace is the context to give the request: the flight, with its GotConn hook installed.
-func (f *flight) withTrace() context.Context { return httptrace.WithClientTrace(f, &f.trace) }
-
-// Value returns the flight itself for flightKey and asks the parent otherwise.
-func (f *flight) Value(key any) any {
-	if key == (flightKey{}) {
-		return f
-	}
-	return f.Context.Value(key)
-}
-
-func (f *flight) gotConn(info httptrace.GotConnInfo) {
-	if f.attempts < len(f.conns) {
-		mc, _ := info.Conn.(*meteredConn)
-		mark := connMark{conn: mc}
-		if mc != nil {
-			mark.written = mc.written.Load()
-			// Only a reused connection can have been closed by the upstream already; the
-			// check is one non-blocking syscall.
-			mark.peerClosed = info.Reused && mc.peerClosed()
-		}
-		f.conns[f.attempts] = mark
-	}
-	f.attempts++
-}
-
-// mayHaveReached reports whether any byte of the request may have gone to the upstream: some
-// connection it was given was written to after that, and had not been closed by the upstream
-// before. A connection that is not a meteredConn, or more attempts than recorded, count as
-// reached.
-func (f *flight) mayHaveReached() bool {
-	if f.attempts > len(f.conns) {
-		return true
-	}
-	for _, m := range f.conns[:f.attempts] {
-		if m.conn == nil || !m.peerClosed && m.conn.written.Load() > m.written {
-			return true
-		}
-	}
-	return false
-}
-
-// flightFrom returns the request's flight, or nil when it has none (holding off).
-func flightFrom(ctx context.Context) *flight {
-	f, _ := ctx.Value(flightKey{}).(*flight)
-	return f
-}
 
 // replayTransport sends a request once more, when its first attempt never reached the upstream,
 // after holding it until the restarted upstream is ready (within the request's hold deadline).
@@ -220,52 +132,3 @@ func (b *unreadBody) Read(p []byte) (int, error) {
 
 // Close does nothing: the server closes the request body when the handler returns.
 func (b *unreadBody) Close() error { return nil }
-
-// meteredConn is an upstream connection that counts the bytes written to it, so that a failed
-// attempt can tell (with the flight's GotConn mark) whether any byte of its request went out.
-type meteredConn struct {
-	net.Conn
-	raw     syscall.RawConn // nil when the connection has no file descriptor (tests)
-	written atomic.Int64
-}
-
-// peerClosed reports whether the upstream has already closed the connection (its FIN is waiting
-// to be read): a backend that died, or closed an idle keep-alive connection. What is written to
-// such a connection is never read by the backend, though the write itself succeeds: the kernel
-// takes the bytes and the peer answers with a reset. Transport hands out such a connection when
-// its reader has not yet seen the close, which is likely in the moment a backend is killed. It
-// peeks, without blocking and without taking anything from Transport's reader. (A peer that
-// half-closed to go on reading would be misread; uvicorn and HTTP/1 backends do not.)
-func (c *meteredConn) peerClosed() bool {
-	if c.raw == nil {
-		return false
-	}
-	closed := false
-	_ = c.raw.Control(func(fd uintptr) {
-		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		closed = n == 0 && err == nil
-	})
-	return closed
-}
-
-func (c *meteredConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.written.Add(int64(n))
-	return n, err
-}
-
-// meteredDialer wraps dial so that every upstream connection is a meteredConn.
-func meteredDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		mc := &meteredConn{Conn: c}
-		if sc, ok := c.(syscall.Conn); ok {
-			mc.raw, _ = sc.SyscallConn()
-		}
-		return mc, nil
-	}
-}

@@ -140,7 +140,7 @@ func (g *Gateway) forward(c echo.Context) error {
 			g.answerCutBeforeBody(c, w)
 		}
 	}()
-	g.proxy.ServeHTTP(w, r)
+	g.proxy.rp.ServeHTTP(w, r)
 	w.commit()
 	return nil
 }

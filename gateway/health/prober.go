@@ -14,7 +14,7 @@ import (
 type Prober struct {
 	// URL is the absolute health-check URL. Required.
 	URL string
-	// Client sends the checks. Required; its Timeout should be set (see Timeout).
+	// Client sends the checks. Required; Timeout bounds each check, so the client needs none.
 	Client *http.Client
 	// Tracker receives the results. Required.
 	Tracker *Tracker
@@ -22,7 +22,8 @@ type Prober struct {
 	Logger *slog.Logger
 	// FastInterval is the wait between checks while not ready. Zero value: 200ms.
 	FastInterval time.Duration
-	// SlowInterval is the wait between checks while ready. Zero value: 5s.
+	// SlowInterval is the wait between checks while ready. Zero value: 25 FastIntervals, at
+	// least 5s.
 	SlowInterval time.Duration
 	// Timeout bounds one check. Zero value: 2s.
 	Timeout time.Duration
@@ -46,7 +47,7 @@ func (p *Prober) withDefaults() {
 		p.FastInterval = 200 * time.Millisecond
 	}
 	if p.SlowInterval <= 0 {
-		p.SlowInterval = 5 * time.Second
+		p.SlowInterval = max(25*p.FastInterval, 5*time.Second)
 	}
 	if p.Timeout <= 0 {
 		p.Timeout = 2 * time.Second

@@ -80,7 +80,8 @@ type Supervisor struct {
 	StopTimeout time.Duration
 
 	// MinBackoff is the wait before the first restart; each further
-	// consecutive failure doubles it up to MaxBackoff. Zero means 500ms.
+	// consecutive failure doubles it up to MaxBackoff. Zero means 500ms, or
+	// MaxBackoff when that is shorter.
 	MinBackoff time.Duration
 
 	// MaxBackoff caps the wait between restarts (before jitter). Zero means
@@ -227,7 +228,6 @@ func (s *Supervisor) withDefaults() (settings, error) {
 	}
 	c := settings{
 		stopTimeout:  cmp.Or(s.StopTimeout, 5*time.Second),
-		minBackoff:   cmp.Or(s.MinBackoff, 500*time.Millisecond),
 		maxBackoff:   cmp.Or(s.MaxBackoff, 30*time.Second),
 		stableAfter:  cmp.Or(s.StableAfter, 30*time.Second),
 		maxLineBytes: cmp.Or(s.MaxLineBytes, 16<<10),
@@ -236,6 +236,7 @@ func (s *Supervisor) withDefaults() (settings, error) {
 	if c.jitter == nil {
 		c.jitter = jitter
 	}
+	c.minBackoff = cmp.Or(s.MinBackoff, min(500*time.Millisecond, c.maxBackoff))
 	if c.minBackoff > c.maxBackoff && s.MinBackoff >= 0 && s.MaxBackoff >= 0 {
 		errs = append(errs, errors.New("MinBackoff is greater than MaxBackoff"))
 	}

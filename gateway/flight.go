@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"context"
+	"net/http/httptrace"
+	"time"
+)
+
+// flight is what the gateway knows about one forwarded request beyond net/http: its hold
+// deadline, how long it was held, whether it was replayed, and which upstream connections its
+// attempts were given. It is the request's context itself (one allocation for the record and the
+// context value), so the replaying transport and the access log find it.
+type flight struct {
+	context.Context
+	deadline time.Time // the hold deadline, from arrival; a replay keeps it
+
+	// Written by the request's own goroutine (the handler, then RoundTrip and Transport's
+	// GotConn hook on it), read by the access log after the handler returned.
+	held     time.Duration
+	replayed bool
+	trace    httptrace.ClientTrace
+	conns    [2]connMark // the connections of the attempts so far
+	attempts int         // GotConn calls: Transport retries on a reused connection inside one RoundTrip
+}
+
+// connMark is a connection an attempt was given and how much had been written to it by then;
+// peerClosed says the upstream had already closed it (see meteredConn.peerClosed).
+type connMark struct {
+	conn       *meteredConn
+	written    int64
+	peerClosed bool
+}
+
+type flightKey struct{}
+
+// newFlight returns a request's flight; use its withTrace as the request's context.
+func newFlight(parent context.Context, deadline time.Time) *flight {
+	f := &flight{Context: parent, deadline: deadline}
+	f.trace.GotConn = f.gotConn
+	return f
+}
+
+// withTrace is the context to give the request: the flight, with its GotConn hook installed.
+func (f *flight) withTrace() context.Context { return httptrace.WithClientTrace(f, &f.trace) }
+
+// Value returns the flight itself for flightKey and asks the parent otherwise.
+func (f *flight) Value(key any) any {
+	if key == (flightKey{}) {
+		return f
+	}
+	return f.Context.Value(key)
+}
+
+func (f *flight) gotConn(info httptrace.GotConnInfo) {
+	if f.attempts < len(f.conns) {
+		mc, _ := info.Conn.(*meteredConn)
+		mark := connMark{conn: mc}
+		if mc != nil {
+			mark.written = mc.written.Load()
+			// Only a reused connection can have been closed by the upstream already; the
+			// check is one non-blocking syscall.
+			mark.peerClosed = info.Reused && mc.peerClosed()
+		}
+		f.conns[f.attempts] = mark
+	}
+	f.attempts++
+}
+
+// mayHaveReached reports whether any byte of the request may have gone to the upstream: some
+// connection it was given was written to after that, and had not been closed by the upstream
+// before. A connection that is not a meteredConn, or more attempts than recorded, count as
+// reached.
+func (f *flight) mayHaveReached() bool {
+	if f.attempts > len(f.conns) {
+		return true
+	}
+	for _, m := range f.conns[:f.attempts] {
+		if m.conn == nil || !m.peerClosed && m.conn.written.Load() > m.written {
+			return true
+		}
+	}
+	return false
+}
+
+// flightFrom returns the request's flight, or nil when it has none (holding off).
+func flightFrom(ctx context.Context) *flight {
+	f, _ := ctx.Value(flightKey{}).(*flight)
+	return f
+}
