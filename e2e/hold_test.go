@@ -79,24 +79,33 @@ func TestE2EReplayAndHoldTimeout(t *testing.T) {
 	t.Cleanup(up.kill)
 	up.start()
 	const origin = "https://app.example"
+	// Two gateways in front of the one backend: the first holds long enough for uvicorn to
+	// restart on a busy machine (seconds), the second has the short deadline the second case
+	// waits out.
+	held := startGateway(t, map[string]string{
+		"UPSTREAM_URL": fmt.Sprintf("http://127.0.0.1:%d", up.port),
+		"UPSTREAM_CMD": "",
+		"HOLD_TIMEOUT": "60s",
+	})
 	g := startGateway(t, map[string]string{
 		"UPSTREAM_URL":       fmt.Sprintf("http://127.0.0.1:%d", up.port),
 		"UPSTREAM_CMD":       "",
 		"HOLD_TIMEOUT":       "3s",
 		"CORS_ALLOW_ORIGINS": origin,
 	})
+	held.awaitReady(ctx, 20*time.Millisecond)
 	g.awaitReady(ctx, 20*time.Millisecond)
 
 	t.Run("refused POST is answered once the backend is back", func(t *testing.T) {
 		up.kill() // the gateway still counts it ready: its next health check is seconds away
 		done := make(chan reply, 1)
 		go func() {
-			done <- g.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "sent while down"}`)
+			done <- held.mustRequest(ctx, http.MethodPost, "/chat", `{"message": "sent while down"}`)
 		}()
-		g.awaitLog(ctx, 1, "the refused request held", msgIs("upstream unreachable; holding the request to send it again"))
+		held.awaitLog(ctx, 1, "the refused request held", msgIs("upstream unreachable; holding the request to send it again"))
 		up.start()
 		checkChat(t, <-done, botReply("sent while down"))
-		g.awaitLog(ctx, 1, "replayed access line", func(l logLine) bool {
+		held.awaitLog(ctx, 1, "replayed access line", func(l logLine) bool {
 			return l.msg() == "request" && l.attr("path") == "/chat" && l.attr("replayed") == "true" && l.attr("status") == "200"
 		})
 		g.awaitReady(ctx, 20*time.Millisecond)
