@@ -6,18 +6,22 @@ import (
 	"time"
 )
 
-// flight is what the gateway knows about one forwarded request beyond net/http: its hold
-// deadline, how long it was held, whether it was replayed, and which upstream connections its
-// attempts were given. It is the request's context itself (one allocation for the record and the
-// context value), so the replaying transport and the access log find it.
+// flight is the per-request record: what the gateway decided about one request beyond
+// net/http, decided once and read by every part that needs it: the client address (rewrite and
+// the access log), the hold deadline, how long it was held, whether it was replayed, whether
+// its answer is an event stream (the metrics), and which upstream connections its attempts were
+// given. It is made where the request enters (Gateway.ServeHTTP) and is the request's context
+// itself (one allocation for the record and the context value), so everything below finds it.
 type flight struct {
 	context.Context
-	deadline time.Time // the hold deadline, from arrival; a replay keeps it
+	client   clientAddr // resolved at arrival (resolveClient)
+	deadline time.Time  // the hold deadline, from arrival; a replay keeps it
 
-	// Written by the request's own goroutine (the handler, then RoundTrip and Transport's
-	// GotConn hook on it), read by the access log after the handler returned.
+	// Written by the request's own goroutine (the handler, then RoundTrip, Transport's GotConn
+	// hook and ModifyResponse on it), read by the access log after the handler returned.
 	held     time.Duration
 	replayed bool
+	stream   bool // the upstream answered with an event stream
 	trace    httptrace.ClientTrace
 	conns    [2]connMark // the connections of the attempts so far
 	attempts int         // GotConn calls: Transport retries on a reused connection inside one RoundTrip
@@ -34,8 +38,8 @@ type connMark struct {
 type flightKey struct{}
 
 // newFlight returns a request's flight; use its withTrace as the request's context.
-func newFlight(parent context.Context, deadline time.Time) *flight {
-	f := &flight{Context: parent, deadline: deadline}
+func newFlight(parent context.Context, client clientAddr, deadline time.Time) *flight {
+	f := &flight{Context: parent, client: client, deadline: deadline}
 	f.trace.GotConn = f.gotConn
 	return f
 }
@@ -82,8 +86,13 @@ func (f *flight) mayHaveReached() bool {
 	return false
 }
 
-// flightFrom returns the request's flight, or nil when it has none (holding off).
+// flightFrom returns the request's flight, or nil for a request that did not enter through
+// Gateway.ServeHTTP (unit tests of the proxy alone).
 func flightFrom(ctx context.Context) *flight {
 	f, _ := ctx.Value(flightKey{}).(*flight)
 	return f
 }
+
+// isStream reports whether the upstream answered the request with an event stream; false for a
+// nil flight.
+func (f *flight) isStream() bool { return f != nil && f.stream }

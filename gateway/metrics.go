@@ -167,7 +167,7 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			switch {
 			case resp.Status == http.StatusSwitchingProtocols:
 				kind = kindWebSocket
-			case isEventStream(resp.Header().Get("Content-Type")):
+			case flightFrom(c.Request().Context()).isStream():
 				kind = kindStream
 			}
 			m.requests.WithLabelValues(strconv.Itoa(resp.Status), method, kind).Inc()

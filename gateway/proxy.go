@@ -85,7 +85,7 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Body = body
 		}
 	}
-	client := resolveClient(pr.In.RemoteAddr, pr.In.Header["X-Forwarded-For"], p.trusted)
+	client := p.clientOf(pr.In)
 	pr.SetXForwarded()
 	if client.Addr.IsValid() {
 		setSingle(pr.Out.Header, "X-Forwarded-For", client.Chain())
@@ -102,6 +102,15 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	if host := pr.In.Header.Get("X-Forwarded-Host"); host != "" {
 		pr.Out.Header.Set("X-Forwarded-Host", host)
 	}
+}
+
+// clientOf is the request's client as resolved at its arrival (flight), or resolved now for a
+// request that did not enter through Gateway.ServeHTTP (the proxy's own unit tests).
+func (p *proxy) clientOf(r *http.Request) clientAddr {
+	if f := flightFrom(r.Context()); f != nil {
+		return f.client
+	}
+	return resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], p.trusted)
 }
 
 // setSingle sets h[key] to the one value v, reusing the slice already there (the outgoing
@@ -123,6 +132,9 @@ func (p *proxy) modifyResponse(res *http.Response) error {
 	// the upstream would be added as a second value.
 	res.Header.Del(middleware.HeaderRequestID)
 	if isEventStream(res.Header.Get("Content-Type")) {
+		if f := flightFrom(res.Request.Context()); f != nil {
+			f.stream = true // decided here, once: the metrics read it
+		}
 		// Tell any buffering proxy in front (nginx and friends) to pass events at once.
 		res.Header.Set("X-Accel-Buffering", "no")
 		res.Body = &eventStreamBody{ReadCloser: res.Body, p: p, requestID: res.Request.Header.Get(middleware.HeaderRequestID)}

@@ -35,7 +35,7 @@ type replayTransport struct {
 
 func (t *replayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	f := flightFrom(req.Context())
-	if f == nil || f.replayed {
+	if f == nil || f.replayed || !t.hold.enabled() {
 		return t.next.RoundTrip(req)
 	}
 	var streamed *unreadBody

@@ -276,7 +276,7 @@ func TestReplayHeldUntilBack(t *testing.T) {
 		up := &staleThenRefused{back: make(chan struct{})}
 		rt, r := replayRig(up, 10*time.Second)
 		start := time.Now()
-		f := newFlight(t.Context(), start.Add(10*time.Second))
+		f := newFlight(t.Context(), clientAddr{}, start.Add(10*time.Second))
 		req := httptest.NewRequestWithContext(f.withTrace(), http.MethodPost, "http://up/chat", nil)
 		go func() {
 			for r.State() != health.Unavailable {
@@ -310,7 +310,7 @@ func TestReplayHeldUntilDeadline(t *testing.T) {
 		up := &staleThenRefused{back: make(chan struct{})}
 		rt, _ := replayRig(up, 3*time.Second)
 		start := time.Now()
-		f := newFlight(t.Context(), start.Add(3*time.Second))
+		f := newFlight(t.Context(), clientAddr{}, start.Add(3*time.Second))
 		req := httptest.NewRequestWithContext(f.withTrace(), http.MethodPost, "http://up/chat", nil)
 		if _, err := rt.RoundTrip(req); !isDialError(err) {
 			t.Fatalf("RoundTrip error %v, want the refused dial", err)

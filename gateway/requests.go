@@ -23,8 +23,8 @@ import (
 //   - A path with a dot segment ("/a/../b", "/a/./b", also percent-encoded as %2e) gets 400.
 //     Clients remove dot segments before sending, so only hand-made requests carry them, and
 //     the gateway and a backend could disagree on what such a path names.
-//   - /ready and /healthz are the gateway's whatever their spelling ("/%72eady" too): echo
-//     routes on the escaped path, so forward checks the decoded one.
+//   - /ready and /healthz are the gateway's whatever their spelling ("/%72eady" too): forward
+//     recognises them on the decoded path, in one place (echo routes on the escaped one).
 
 // checkRequest applies the method and path rules to a request on its way to forward; it
 // returns the error to answer with, or nil.

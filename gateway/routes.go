@@ -17,11 +17,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(r.TransferEncoding) > 0 {
 		w.Header().Set("Connection", "close")
 	}
-	g.echo.ServeHTTP(w, r)
+	// The request's record, as its context: the client is resolved and the hold deadline
+	// starts here, once, for everything below (see flight).
+	client := resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], g.cfg.TrustedProxies)
+	f := newFlight(r.Context(), client, g.hold.deadline())
+	g.echo.ServeHTTP(w, r.WithContext(f.withTrace()))
 }
 
-// routes builds the echo instance: middleware in order, the two routes the gateway owns, and
-// everything else to the forwarding handler.
+// routes builds the echo instance: middleware in order, then every path to forward.
 func (g *Gateway) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -30,40 +33,12 @@ func (g *Gateway) routes() *echo.Echo {
 		// Outermost, to see every request whole; absent (not a no-op) when metrics are off.
 		e.Use(g.metrics.middleware)
 	}
-	// The access log's upstream attribute in the common case, shared by every record
-	// (AccessLogConfig.Attrs slices are only read).
-	readyAttr := []slog.Attr{slog.String("upstream", string(health.Ready))}
 	e.Use(
 		middleware.RequestID(middleware.RequestIDConfig{}),
 		middleware.AccessLog(middleware.AccessLogConfig{
 			Logger: g.logger,
-			Attrs: func(c echo.Context) []slog.Attr {
-				f := flightFrom(c.Request().Context())
-				held := f != nil && (f.held > 0 || f.replayed)
-				client := ""
-				if g.cfg.LogClientAddr {
-					// The client as rewrite resolves it for the upstream: the same pure,
-					// allocation-free walk, done here too because the log also covers requests
-					// that never reach rewrite (own routes, 413s, cold 503s).
-					r := c.Request()
-					client = resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], g.cfg.TrustedProxies).Text
-				}
-				upstream := readyAttr[0]
-				if !g.readiness.IsReady() {
-					upstream = slog.String("upstream", string(g.readiness.State()))
-				} else if !held && client == "" {
-					return readyAttr // no lock, no allocation
-				}
-				attrs := append(make([]slog.Attr, 0, 4), upstream)
-				if held {
-					attrs = append(attrs, slog.Duration("held", f.held), slog.Bool("replayed", f.replayed))
-				}
-				if client != "" {
-					attrs = append(attrs, slog.String("client", client))
-				}
-				return attrs
-			},
-			Now: g.now,
+			Attrs:  g.accessAttrs(),
+			Now:    g.now,
 		}),
 		middleware.Recover(middleware.RecoverConfig{Logger: g.logger}),
 	)
@@ -79,25 +54,11 @@ func (g *Gateway) routes() *echo.Echo {
 	e.Use(middleware.BodyLimit(middleware.BodyLimitConfig{Limit: g.cfg.MaxBodyBytes}))
 	e.Use(middleware.BodyBuffer(middleware.BodyBufferConfig{Limit: g.cfg.BufferBodyBytes, Timeout: g.cfg.BodyReadTimeout}))
 
-	// /healthz and /ready are the gateway's whatever the method: a POST /ready must not reach
-	// the upstream (nor get a 503 that reads like "not ready").
-	e.Any("/healthz", ownRoute(g.answers.writeHealthz))
-	e.Any("/ready", ownRoute(g.answers.writeReady))
+	// Every path goes to forward, which recognises the gateway's own routes on the decoded path
+	// (echo routes on the escaped one, where "/%72eady" is not "/ready").
 	e.Any("/*", g.forward)
 	e.RouteNotFound("/*", g.forward)
 	return e
-}
-
-// ownRoute adapts one of the gateway's GET/HEAD answers to echo; other methods get 405.
-func ownRoute(answer func(http.ResponseWriter, *http.Request)) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
-			c.Response().Header().Set("Allow", "GET, HEAD")
-			return echo.NewHTTPError(http.StatusMethodNotAllowed, "method not allowed")
-		}
-		answer(c.Response(), c.Request())
-		return nil
-	}
 }
 
 // forward proxies a request when the upstream is ready and otherwise gives the not-ready answer
@@ -108,23 +69,15 @@ func (g *Gateway) forward(c echo.Context) error {
 	if err := checkRequest(r); err != nil {
 		return err
 	}
-	if own := g.ownPath(r.URL.Path); own != nil {
-		return own(c)
-	}
-	var f *flight
-	if g.hold.enabled() {
-		// The request's record, as its context: the hold deadline runs from here, and the
-		// replaying transport and the access log read it.
-		f = newFlight(r.Context(), g.hold.deadline())
-		r = r.WithContext(f.withTrace())
-		c.SetRequest(r)
+	if p := r.URL.Path; p == "/ready" || p == "/healthz" {
+		return g.serveOwn(c, p) // the one place the gateway's own routes are recognised
 	}
 	if !g.readiness.IsReady() {
 		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			g.answers.writeStatusPage(c.Response(), r)
 			return nil
 		}
-		if !g.holdUntilReady(c, f) {
+		if !g.holdUntilReady(c, flightFrom(r.Context())) {
 			return nil
 		}
 	}
@@ -202,14 +155,48 @@ func (g *Gateway) handleEchoError(err error, c echo.Context) {
 	g.answers.writeError(c.Response(), c.Request(), code, msg, middleware.RequestIDFrom(c))
 }
 
-// ownPath returns the gateway's answer for a decoded path naming one of its own routes, or
-// nil.
-func (g *Gateway) ownPath(p string) echo.HandlerFunc {
-	switch p {
-	case "/ready":
-		return ownRoute(g.answers.writeReady)
-	case "/healthz":
-		return ownRoute(g.answers.writeHealthz)
+// accessAttrs returns the access log's attributes after its own: the upstream's state, how long
+// the request was held and whether it was replayed, and the client (unless LOG_CLIENT_ADDR is
+// false), all read from the request's flight.
+func (g *Gateway) accessAttrs() func(c echo.Context) []slog.Attr {
+	// The common case, shared by every record (AccessLogConfig.Attrs slices are only read).
+	readyAttr := []slog.Attr{slog.String("upstream", string(health.Ready))}
+	return func(c echo.Context) []slog.Attr {
+		f := flightFrom(c.Request().Context())
+		held := f != nil && (f.held > 0 || f.replayed)
+		client := ""
+		if g.cfg.LogClientAddr && f != nil {
+			client = f.client.Text // the client the upstream is told of
+		}
+		upstream := readyAttr[0]
+		if !g.readiness.IsReady() {
+			upstream = slog.String("upstream", string(g.readiness.State()))
+		} else if !held && client == "" {
+			return readyAttr // no lock, no allocation
+		}
+		attrs := append(make([]slog.Attr, 0, 4), upstream)
+		if held {
+			attrs = append(attrs, slog.Duration("held", f.held), slog.Bool("replayed", f.replayed))
+		}
+		if client != "" {
+			attrs = append(attrs, slog.String("client", client))
+		}
+		return attrs
+	}
+}
+
+// serveOwn answers one of the gateway's own routes (/ready, /healthz), whatever the upstream's
+// state: GET and HEAD get the answer, other methods 405 (a POST /ready must not reach the
+// upstream, nor get a 503 that reads like "not ready").
+func (g *Gateway) serveOwn(c echo.Context, path string) error {
+	if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+		c.Response().Header().Set("Allow", "GET, HEAD")
+		return echo.NewHTTPError(http.StatusMethodNotAllowed, "method not allowed")
+	}
+	if path == "/ready" {
+		g.answers.writeReady(c.Response(), c.Request())
+	} else {
+		g.answers.writeHealthz(c.Response(), c.Request())
 	}
 	return nil
 }
