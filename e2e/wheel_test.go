@@ -109,7 +109,7 @@ func TestWheelContents(t *testing.T) {
 	}
 	info, data := "hfgate-"+wheelVersion+".dist-info/", "hfgate-"+wheelVersion+".data/"
 	script := data + "scripts/hfgate"
-	pkg := []string{"hfgate/__init__.py", "hfgate/__main__.py", "hfgate/space.py", "hfgate/space_readme.md"}
+	pkg := []string{"hfgate/__init__.py", "hfgate/__main__.py", "hfgate/appcheck.py", "hfgate/space.py", "hfgate/space_readme.md"}
 	want := append(slices.Clone(pkg), script, info+"METADATA", info+"WHEEL", info+"RECORD")
 	got := slices.Sorted(func(yield func(string) bool) {
 		for n := range files {

@@ -29,7 +29,7 @@ import socket
 import sys
 import tempfile
 
-from . import HfgateNotFound, find_hfgate_bin
+from . import HfgateNotFound, appcheck, find_hfgate_bin
 
 __all__ = ["run", "environment", "new"]
 
@@ -86,12 +86,36 @@ def prepare(app, backend_dir, environ):
     backend_dir = os.path.abspath(backend_dir)
     if not os.path.isdir(backend_dir):
         raise SpaceError("the backend folder " + backend_dir + " is missing")
+    if not environ.get("UPSTREAM_CMD", "").strip():
+        check_app(app, backend_dir)
     try:
         binary = find_hfgate_bin()
     except HfgateNotFound as e:
         raise SpaceError(str(e).replace("\n", " ")) from None
     check_binary(binary)
     return executable(binary), environment(app, backend_dir, environ)
+
+
+def check_app(app, backend_dir):
+    """Raises SpaceError when app (module:attribute) names nothing uvicorn would find: a module
+    neither in backend_dir nor installed, or an attribute its source does not define. Nothing
+    of the backend is imported (see appcheck); what the source cannot tell passes."""
+    module = app.split(":", 1)[0]
+    if appcheck.module_path(backend_dir, module) is None:
+        try:
+            import importlib.util
+
+            installed = importlib.util.find_spec(module.split(".", 1)[0]) is not None
+        except (ImportError, ValueError):
+            installed = True  # cannot tell: say nothing
+        if not installed:
+            rel = module.replace(".", os.sep)
+            raise SpaceError("%s: no module %s in %s (looked for %s.py and %s/__init__.py)"
+                             % (app, module, backend_dir, rel, rel))
+        return
+    problem = appcheck.problem(backend_dir, app)
+    if problem:
+        raise SpaceError(problem)
 
 
 def check_binary(path):
@@ -261,6 +285,9 @@ def new(backend, app, out, requirement=None, vendor_binary=None, title=None,
             or os.path.isfile(os.path.join(backend, modpath, "__init__.py"))):
         raise SpaceError("--app module %s not found in %s (looked for %s.py and %s/__init__.py)"
                          % (module, backend, modpath, modpath))
+    typo = appcheck.problem(backend, app)
+    if typo:
+        raise SpaceError(typo)
     if not out or os.path.abspath(out) == os.sep:
         raise SpaceError("--out must name a folder")
     backend_abs, out_abs = os.path.realpath(backend), os.path.realpath(out)

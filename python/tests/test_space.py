@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PYTHON_DIR)
@@ -71,6 +72,46 @@ class NewRejectsTest(unittest.TestCase):
                 self.assertIn(want, str(cm.exception))
                 self.assertFalse(os.path.exists(out))
                 self.assertFalse(os.path.exists(os.path.join(backend, "space")))
+
+
+class AppCheckTest(unittest.TestCase):
+    """The typo check of module:attribute, at launch (run, through prepare) and in new."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.backend = os.path.join(self.tmp, "backend")
+        os.makedirs(self.backend)
+        with open(os.path.join(self.backend, "main.py"), "w") as f:
+            f.write("from fastapi import FastAPI\n\napp = FastAPI()\n")
+
+    def test_same_line_at_launch_and_in_new(self):
+        with self.assertRaises(space.SpaceError) as launched:
+            space.prepare("main:ap", self.backend, {})
+        with self.assertRaises(space.SpaceError) as written:
+            space.new(self.backend, "main:ap", os.path.join(self.tmp, "out"), requirement="hfgate==1.0", log=lambda m: None)
+        want = 'main:ap: %s has no top-level name "ap" (did you mean "app"?)' % os.path.join(self.backend, "main.py")
+        self.assertEqual(str(launched.exception), want)
+        self.assertEqual(str(written.exception), want)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "out")))
+
+    def test_module_neither_in_backend_nor_installed(self):
+        with self.assertRaises(space.SpaceError) as cm:
+            space.check_app("mian:app", self.backend)
+        self.assertEqual(str(cm.exception), "mian:app: no module mian in %s (looked for mian.py and mian/__init__.py)" % self.backend)
+
+    def test_installed_module_passes(self):
+        space.check_app("json:app", self.backend)  # installed, not in backend/: cannot tell, says nothing
+
+    def test_found(self):
+        space.check_app("main:app", self.backend)
+
+    def test_not_checked_when_the_space_sets_upstream_cmd(self):
+        """With UPSTREAM_CMD set, app is not what runs: no typo is reported."""
+        with mock.patch.object(space, "find_hfgate_bin", side_effect=space.HfgateNotFound(["(mocked)"])):
+            with self.assertRaises(space.SpaceError) as cm:
+                space.prepare("main:ap", self.backend, {"UPSTREAM_CMD": "python serve.py"})
+        self.assertIn("hfgate binary not found", str(cm.exception))
 
 
 class FindOrderTest(unittest.TestCase):
