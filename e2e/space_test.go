@@ -34,6 +34,13 @@ import (
 // extra make variables given, and returns the folder.
 func assembleSpace(t *testing.T, vars ...string) string {
 	t.Helper()
+	dir, _ := assembleSpaceOutput(t, vars...)
+	return dir
+}
+
+// assembleSpaceOutput is assembleSpace that also returns what make space printed.
+func assembleSpaceOutput(t *testing.T, vars ...string) (dir, output string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("space: skipped with -short")
 	}
@@ -45,10 +52,63 @@ func assembleSpace(t *testing.T, vars ...string) string {
 		"OUT=" + out, "TITLE=Chat test"}, vars...)
 	cmd := exec.Command("make", args...)
 	cmd.Dir = moduleRoot
-	if b, err := cmd.CombinedOutput(); err != nil {
+	b, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("make space: %v\n%s", err, b)
 	}
-	return out
+	return out, string(b)
+}
+
+// warningLines returns the lines of output that are hfgate.space's warnings.
+func warningLines(output string) []string {
+	var w []string
+	for _, l := range strings.Split(output, "\n") {
+		if strings.HasPrefix(l, "hfgate.space: warning: ") {
+			w = append(w, l)
+		}
+	}
+	return w
+}
+
+// TestSpaceDevelopmentVersion: between releases make space asks for the checkout's own
+// version, a development build with a local part no package index serves. The folder is
+// written (it can be tried locally), and the output says so once, with what to do; a release
+// version gets no warning.
+func TestSpaceDevelopmentVersion(t *testing.T) {
+	t.Parallel()
+	requirePython(t)
+	tests := []struct {
+		name, version, wantReq string
+		warned                 bool
+	}{
+		{name: "between releases", version: "v1.2.3-4-gabcdef0", wantReq: "hfgate==1.2.4.dev4+gabcdef0", warned: true},
+		{name: "uncommitted changes", version: "v0.0.0-181-ge61ca42-dirty", wantReq: "hfgate==0.0.1.dev181+ge61ca42.dirty", warned: true},
+		{name: "a release", version: "v1.2.3", wantReq: "hfgate==1.2.3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir, output := assembleSpaceOutput(t, "VERSION="+tt.version)
+			if reqs := strings.Fields(mustReadFile(t, filepath.Join(dir, "requirements.txt"))); !slices.Contains(reqs, tt.wantReq) {
+				t.Errorf("requirements.txt: got %q, want a line %s", reqs, tt.wantReq)
+			}
+			warnings := warningLines(output)
+			if !tt.warned {
+				if len(warnings) != 0 {
+					t.Errorf("got warnings %q for a release, want none", warnings)
+				}
+				return
+			}
+			if len(warnings) != 1 {
+				t.Fatalf("got %d warnings, want exactly one; output:\n%s", len(warnings), output)
+			}
+			for _, want := range []string{tt.wantReq + ", a development build", "No matching distribution found", "publish the wheel", "--requirement 'hfgate @ https://"} {
+				if !strings.Contains(warnings[0], want) {
+					t.Errorf("warning %q lacks %q", warnings[0], want)
+				}
+			}
+		})
+	}
 }
 
 // TestSpaceRunThrough assembles the vendored Space folder (make space VENDOR_BINARY=1: bin/hfgate

@@ -244,6 +244,43 @@ def default_requirement():
         return None
 
 
+# A version pinned with == or ===, and a direct reference (name @ url).
+_PINNED_RE = re.compile(r"===?\s*([^\s,;]+)")
+_WHEEL_URL = "https://.../hfgate-<version>-py3-none-manylinux_2_17_x86_64.musllinux_1_2_x86_64.whl"
+
+
+def requirement_warning(req):
+    """One line saying why a Space's build cannot install the requirement req, and what to do;
+    None when an index or URL can serve it. Two kinds cannot: a version with a local part
+    (1.2.4.dev4+gabc1234, what a build between releases is called), which package indexes
+    refuse, and a file on this machine (file:// or a path), which the Space's build, run
+    elsewhere with only requirements.txt, cannot read."""
+    spec = req.split(";", 1)[0].strip()  # without environment markers
+    name, at, url = spec.partition("@")
+    target = url.strip() if at else spec
+    if target.lower().startswith("file:") or target.startswith((".", "/", "~")) or (not at and target.endswith(".whl")):
+        return ("requirements.txt installs hfgate from a file on this machine (%s): fine for trying the folder "
+                "here, but the Space's build runs elsewhere and cannot read it; before you push, write the folder "
+                "again with a published version (--requirement hfgate==<version>) or the wheel's URL "
+                "(--requirement 'hfgate @ %s')" % (target, _WHEEL_URL))
+    local = _local_version(req)
+    if local:
+        return ("requirements.txt asks for %s, a development build: no package index serves a version with a "
+                "local part (+%s), so the Space's build would stop at \"No matching distribution found\"; "
+                "publish the wheel and ask for a released version, or give its URL "
+                "(--requirement 'hfgate @ %s')" % (spec, local, _WHEEL_URL))
+    return None
+
+
+def _local_version(req):
+    """The local part of the version req pins (gabc1234 of hfgate==1.2.4.dev4+gabc1234), or None."""
+    spec = req.split(";", 1)[0]
+    m = None if "@" in spec else _PINNED_RE.search(spec)
+    if m and "+" in m.group(1):
+        return m.group(1).split("+", 1)[1]
+    return None
+
+
 def _names(line, pkg):
     """Whether a requirements line asks for pkg (case, - and _ alike)."""
     norm = re.sub(r"[-_.]+", "[-_.]+", re.escape(pkg))
@@ -324,13 +361,23 @@ def new(backend, app, out, requirement=None, vendor_binary=None, title=None,
         readme = readme.replace("{{" + k + "}}", v)
     _write(out_abs, "README.md", readme)
 
+    warning = None
     if vendor_binary is None:
         _unvendor(out_abs, log)
         log("wrote %s: hfgate comes from requirements.txt (%s)" % (out, requirement))
+        warning = requirement_warning(requirement)
     else:
         _vendor(out_abs, vendor_binary)
         log("wrote %s with bin/hfgate and hfgate/ vendored (push bin/ with Git LFS/Xet)" % out)
-    log("try it: cd %s && pip install -r requirements.txt && python app.py" % out)
+    if vendor_binary is None and _local_version(requirement):
+        # No index has this version; the wheel it names is the one built here (make wheel).
+        log("try it: cd %s && pip install <the hfgate wheel you built> && pip install -r requirements.txt "
+            "&& python app.py" % out)
+    else:
+        log("try it: cd %s && pip install -r requirements.txt && python app.py" % out)
+    if warning:
+        # Last, where it is seen; once, whichever way new was called (make space says nothing more).
+        log("warning: " + warning)
 
 
 def _write(out, name, text):

@@ -33,6 +33,53 @@ class RequirementsTest(unittest.TestCase):
                 self.assertEqual([ln for ln in got[1:] if ln], want)
 
 
+class RequirementWarningTest(unittest.TestCase):
+    def test_warning(self):
+        tests = [
+            ("a release", "hfgate==1.2.3", None),
+            ("a dev release an index may hold", "hfgate==1.2.4.dev4", None),
+            ("unpinned", "hfgate", None),
+            ("a range", "hfgate>=1.2,<2", None),
+            ("a URL", "hfgate @ https://example.com/hfgate-1.2.3-py3-none-manylinux_2_17_x86_64.whl", None),
+            ("a local version", "hfgate==1.2.4.dev4+gabc1234", "a development build"),
+            ("a dirty local version", "hfgate===0.0.1.dev181+ge61ca42.dirty", "(+ge61ca42.dirty)"),
+            ("with a marker", "hfgate==1.2.4.dev4+gabc1234 ; platform_machine == 'x86_64'", "a development build"),
+            ("file URL", "hfgate @ file:///home/me/dist/hfgate-1.2.3-py3-none-any.whl", "a file on this machine (file:///home/me/dist/"),
+            ("a path", "./dist/hfgate-1.2.3-py3-none-any.whl", "a file on this machine (./dist/"),
+            ("an absolute path", "/tmp/hfgate-1.2.3-py3-none-any.whl", "a file on this machine"),
+        ]
+        for name, req, want in tests:
+            with self.subTest(name=name):
+                got = space.requirement_warning(req)
+                if want is None:
+                    self.assertIsNone(got)
+                    continue
+                self.assertIn(want, got)
+                self.assertNotIn("\n", got)
+                # What to do: publish, or the URL form.
+                self.assertIn("--requirement 'hfgate @ https://", got)
+
+    def test_new_warns_once_last(self):
+        """new writes the requirement it was given, and says once, last, why no index serves it."""
+        backend = os.path.join(os.path.dirname(PYTHON_DIR), "examples", "chatbot")
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp)
+        for req, warned in [("hfgate==1.2.4.dev4+gabc1234", True), ("hfgate @ file:///x/h.whl", True), ("hfgate==1.2.3", False)]:
+            with self.subTest(req=req):
+                lines = []
+                out = os.path.join(tmp, "space")
+                space.new(backend, "app:app", out, requirement=req, log=lines.append)
+                with open(os.path.join(out, "requirements.txt")) as f:
+                    self.assertIn(req, f.read().splitlines())
+                warnings = [ln for ln in lines if ln.startswith("warning: ")]
+                self.assertEqual(len(warnings), 1 if warned else 0, lines)
+                if warned:
+                    self.assertEqual(lines[-1], warnings[0])
+                try_it = [ln for ln in lines if ln.startswith("try it: ")]
+                self.assertEqual(len(try_it), 1, lines)
+                self.assertEqual("<the hfgate wheel you built>" in try_it[0], "+" in req, try_it[0])
+
+
 class EnvironmentTest(unittest.TestCase):
     def test_port_dropped_without_gradio_server_port(self):
         env = space.environment("main:app", "/b", {"PORT": "7861", "UPSTREAM_CMD": "x"})
