@@ -14,7 +14,9 @@ no directory, user or install scheme.
 
 ``python -m hfgate.space new --backend DIR --app main:app --out DIR`` writes a Space folder:
 README.md with the Spaces front matter, that ``app.py``, requirements.txt (the backend's, plus
-hfgate), and the backend under ``backend/``. hfgate's ``make space`` runs the same code.
+hfgate), and the backend under ``backend/``. hfgate's ``make space`` runs the same code. Both
+``new`` and ``run`` check that ``main:app`` names something, from the module's source
+(``appcheck``), and ``new`` warns when the requirement it writes is one no package index serves.
 
 Standard library only: it runs before, and whatever, the backend's requirements.
 """
@@ -62,7 +64,8 @@ def run(app="main:app", backend="backend"):
 
     ``backend`` is relative to the folder of the file that calls ``run`` (the Space's
     ``app.py``), wherever the runtime runs it from; an absolute path is taken as it is. On a
-    problem it writes one line starting ``app.py:`` to stderr and exits 1. It returns only if
+    problem (a ``module:attribute`` the backend does not define, a missing binary) it writes one
+    line starting ``app.py:`` to stderr and exits 1. It returns only if
     ``os.execve`` does, which it does not.
     """
     caller = sys._getframe(1).f_globals.get("__file__")
@@ -441,7 +444,7 @@ def main(argv=None):
     sub = p.add_subparsers(dest="command", metavar="new")
     n = sub.add_parser("new", help="write a Space folder")
     n.add_argument("--backend", required=True, help="folder with the FastAPI app (copied to OUT/backend)")
-    n.add_argument("--app", default="main:app", help="the ASGI app as module:attribute inside BACKEND (default main:app)")
+    n.add_argument("--app", default="main:app", help="the ASGI app as module:attribute inside BACKEND (default main:app); checked against the module's source, not imported")
     n.add_argument("--out", required=True, help="the Space folder to write (a clone of the Space, say)")
     n.add_argument("--requirement", help="how requirements.txt asks for hfgate (default: hfgate==<this version>)")
     n.add_argument("--vendor-binary", metavar="PATH", help="carry this linux binary as bin/hfgate instead of installing hfgate with pip")
