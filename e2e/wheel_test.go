@@ -151,7 +151,7 @@ func TestWheelContents(t *testing.T) {
 			t.Errorf("METADATA lacks a %s field:\n%s", field, head)
 		}
 	}
-	if !strings.HasPrefix(body, "# hfgate\n") || !strings.Contains(body, "## Deploying to a Space") {
+	if !strings.HasPrefix(body, "# hfgate\n") || !strings.Contains(body, "## Quickstart: your FastAPI app on a Space") {
 		t.Errorf("METADATA's long description is not the README: %.80q", body)
 	}
 
