@@ -128,7 +128,7 @@ release: wheel ## static linux/amd64 and linux/arm64 binaries and wheels with SH
 	cd $(DIST) && rm -f SHA256SUMS && sha256sum hfgate-linux-* hfgate-*.whl > SHA256SUMS && cat SHA256SUMS
 
 # make space: one implementation, hfgate.space's `new` (python -m hfgate.space new), run from
-# this checkout. VENDOR_BINARY=1 builds the linux/amd64 binary (what Spaces run) and carries it.
+# this checkout; `new` warns when the requirement is one no package index serves. VENDOR_BINARY=1 builds the linux/amd64 binary (what Spaces run) and carries it.
 space: ## a ready-to-push Space folder: make space BACKEND=dir APP=module:attr OUT=dir [VENDOR_BINARY=1]
 	@set -e; args=(--backend "$(BACKEND)" --app "$(APP)" --out "$(OUT)"); \
 	[ -z "$(TITLE)" ] || args+=(--title "$(TITLE)"); \
@@ -142,7 +142,6 @@ space: ## a ready-to-push Space folder: make space BACKEND=dir APP=module:attr O
 		args+=(--vendor-binary "$$tmp/hfgate"); \
 	else \
 		req='$(HFGATE_REQUIREMENT)'; [ -n "$$req" ] && [ "$$req" != "hfgate==" ] || exit 1; \
-		case "$$req" in *.dev*) echo "make space: $$req is not a release: publish its wheel, or set HFGATE_REQUIREMENT (docs/deploy-hf-spaces.md)" >&2;; esac; \
 		args+=(--requirement "$$req"); \
 	fi; \
 	PYTHONPATH=python $(PYTHON) -m hfgate.space new "$${args[@]}"

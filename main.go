@@ -95,6 +95,10 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) int {
 	logger.Info("listening", "addr", ln.Addr().String(), "port_source", cfg.PortSource, "host_source", cfg.HostSource,
 		"bound_in", time.Since(start).Round(time.Microsecond), "version", buildVersion())
 	logger.LogAttrs(ctx, slog.LevelInfo, "config", cfg.LogAttrs()...)
+	for _, w := range cfg.Warnings {
+		// A variable that another overrides: reported, never fatal (see config.Warning).
+		logger.LogAttrs(ctx, slog.LevelWarn, "variable ignored", w.LogAttrs()...)
+	}
 	if cfg.SpaceHost != "" || cfg.SpaceID != "" {
 		// The Space's public address, which its Logs console does not show anywhere else.
 		logger.Info("space", "id", cfg.SpaceID, "url", cfg.PublicURL())

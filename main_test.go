@@ -128,7 +128,8 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	environ := []string{
-		"GRADIO_SERVER_PORT=" + strconv.Itoa(port), "PORT=1", "HOST=127.0.0.1",
+		// PORT is invalid, but GRADIO_SERVER_PORT overrides it: a warning, not exit 2.
+		"GRADIO_SERVER_PORT=" + strconv.Itoa(port), "PORT=notaport-s3cr3t", "HOST=127.0.0.1",
 		"UPSTREAM_URL=http://127.0.0.1:1", "HF_TOKEN=hf_abcdefghijklmnop",
 		"SPACE_HOST=alice-chat.hf.space", "SPACE_ID=alice/chat",
 	}
@@ -160,6 +161,12 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	}
 	if !strings.Contains(log, "port_source=GRADIO_SERVER_PORT") {
 		t.Errorf("start-up line does not name the port source:\n%s", log)
+	}
+	if want := ` WRN variable ignored var=PORT overridden_by=GRADIO_SERVER_PORT problem="must be a whole number from 1 to 65535"`; !strings.Contains(log, want+"\n") {
+		t.Errorf("log lacks the line %q:\n%s", want, log)
+	}
+	if strings.Contains(log, "s3cr3t") {
+		t.Errorf("the ignored value reached the log:\n%s", log)
 	}
 	if !strings.Contains(log, "INF space id=alice/chat url=https://alice-chat.hf.space") {
 		t.Errorf("start-up log does not give the Space's public URL:\n%s", log)

@@ -25,7 +25,7 @@ import (
 // and docs/configuration.md; keep each to one concrete line.
 type Config struct {
 	// Port is the TCP port to listen on. GRADIO_SERVER_PORT, when set,
-	// wins over PORT.
+	// wins over PORT (a PORT it overrides is a Warning, not an error).
 	Port int `env:"PORT" envDefault:"7860" help:"TCP port to listen on (Hugging Face Spaces route to 7860 by default)"`
 
 	// PortSource names where Port came from: "GRADIO_SERVER_PORT",
@@ -33,7 +33,7 @@ type Config struct {
 	PortSource string
 
 	// Host is the address to bind. GRADIO_SERVER_NAME, when set, wins over
-	// HOST.
+	// HOST (a HOST it overrides is a Warning, not an error).
 	Host string `env:"HOST" envDefault:"0.0.0.0" help:"address to bind: an IP address (0.0.0.0 = all IPv4, :: = all) or a host name"`
 
 	// HostSource names where Host came from: "GRADIO_SERVER_NAME", "HOST"
@@ -156,6 +156,43 @@ type Config struct {
 	// Secrets lists the values a log handler must mask: see [Secrets] for
 	// the rule. Longest first, without duplicates. Never nil. Never log it.
 	Secrets []string
+
+	// Warnings lists the variables that are set but not used, because another
+	// variable overrides them, in the order of [Vars]. hfgate logs them and
+	// runs on: an ignored value cannot stop it. Never nil.
+	Warnings []Warning
+}
+
+// Warning is a variable that is set but overridden by another one, as PORT is by
+// GRADIO_SERVER_PORT: a value hfgate does not use, reported rather than fatal. It
+// never holds a value.
+type Warning struct {
+	// Var is the variable that is ignored, such as "PORT".
+	Var string
+	// By is the variable used instead, such as "GRADIO_SERVER_PORT".
+	By string
+	// Problem says what is wrong with Var's value if it were used ("must be
+	// a whole number from 1 to 65535"); empty when the value is valid but
+	// different from By's.
+	Problem string
+}
+
+// String is the warning in the "VARIABLE: problem" form of [Error].
+func (w Warning) String() string {
+	s := w.Var + ": ignored, because " + w.By + " is set and wins"
+	if w.Problem != "" {
+		s += " (and it " + w.Problem + ")"
+	}
+	return s
+}
+
+// LogAttrs describes the warning for a log line.
+func (w Warning) LogAttrs() []slog.Attr {
+	attrs := []slog.Attr{slog.String("var", w.Var), slog.String("overridden_by", w.By)}
+	if w.Problem != "" {
+		attrs = append(attrs, slog.String("problem", w.Problem))
+	}
+	return attrs
 }
 
 // Sources reported in Config.PortSource and Config.HostSource.
@@ -185,7 +222,11 @@ func (e *Error) Error() string {
 //
 // On any invalid value Load returns the zero Config and an [*Error]
 // listing every problem at once. Unset REQUIRED_ENV variables are not an
-// error: they are listed in Config.Missing.
+// error: they are listed in Config.Missing. Nor is a PORT or HOST that
+// GRADIO_SERVER_PORT or GRADIO_SERVER_NAME overrides, valid or not: it is
+// listed in Config.Warnings. (On Hugging Face, the platform or gradio has
+// been seen to set PORT to another port; it must not stop a Space that
+// does not use it.)
 func Load(environ map[string]string) (Config, error) {
 	// Only the variables Config declares go to env, trimmed. Handing env a
 	// non-nil map also keeps it from reading the process environment.
@@ -218,6 +259,7 @@ func Load(environ map[string]string) (Config, error) {
 // check validates what env could not and fills in the derived fields.
 // Fields that failed to parse are skipped: they already have a problem.
 func (c *Config) check(raw map[string]string, ps *problems) {
+	c.Warnings = []Warning{}
 	c.PortSource = SourceDefault
 	if raw["PORT"] != "" {
 		c.PortSource = SourcePort
@@ -229,6 +271,9 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 		c.PortSource = SourceGradioServerPort
 		n, err := checkPort(s)
 		ps.addErr(SourceGradioServerPort, err)
+		if err == nil && raw["PORT"] != "" {
+			c.overridden("PORT", SourceGradioServerPort, ps, c.Port != n)
+		}
 		c.Port = n
 	}
 
@@ -239,7 +284,11 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 	ps.addErr("HOST", checkHost(c.Host))
 	if s := raw[SourceGradioServerName]; s != "" {
 		c.HostSource = SourceGradioServerName
-		ps.addErr(SourceGradioServerName, checkHost(s))
+		err := checkHost(s)
+		ps.addErr(SourceGradioServerName, err)
+		if err == nil && raw["HOST"] != "" {
+			c.overridden("HOST", SourceGradioServerName, ps, c.Host != s)
+		}
 		c.Host = s
 	}
 
@@ -305,6 +354,16 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 	}
 	if c.MetricsAddr != "" {
 		ps.addErr("METRICS_ADDR", checkListenAddr(c.MetricsAddr))
+	}
+}
+
+// overridden turns the problem of name, which the valid variable by overrides, into a
+// Warning; a valid value of name gives one only when it differs from by's.
+func (c *Config) overridden(name, by string, ps *problems, differs bool) {
+	problem, bad := ps.byVar[name]
+	delete(ps.byVar, name)
+	if bad || differs {
+		c.Warnings = append(c.Warnings, Warning{Var: name, By: by, Problem: problem})
 	}
 }
 

@@ -80,6 +80,7 @@ func wantDefaults() Config {
 		ShutdownTimeout: 10 * time.Second,
 		Missing:         []string{},
 		Secrets:         []string{},
+		Warnings:        []Warning{},
 	}
 }
 
@@ -548,6 +549,94 @@ func TestLoadPortAndHostSources(t *testing.T) {
 				t.Errorf("Addr(): got %q, want %q", got, tt.wantAddr)
 			}
 		})
+	}
+}
+
+// TestLoadOverriddenIsWarning: a PORT or HOST that the Gradio variable overrides is not used,
+// so a bad (or merely different) value of it is a warning naming both variables, never an
+// error: on a Space GRADIO_SERVER_PORT is set, and PORT has been seen set to another port.
+func TestLoadOverriddenIsWarning(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		environ  map[string]string
+		want     []Warning
+		wantAddr string
+	}{
+		{
+			name:     "invalid PORT overridden",
+			environ:  map[string]string{"PORT": "zq9-port", "GRADIO_SERVER_PORT": "7860"},
+			want:     []Warning{{Var: "PORT", By: "GRADIO_SERVER_PORT", Problem: portProblem}},
+			wantAddr: "0.0.0.0:7860",
+		},
+		{
+			name:     "PORT out of range overridden",
+			environ:  map[string]string{"PORT": "99123", "GRADIO_SERVER_PORT": "7860"},
+			want:     []Warning{{Var: "PORT", By: "GRADIO_SERVER_PORT", Problem: portProblem}},
+			wantAddr: "0.0.0.0:7860",
+		},
+		{
+			name:     "another valid PORT overridden",
+			environ:  map[string]string{"PORT": "7861", "GRADIO_SERVER_PORT": "7860"},
+			want:     []Warning{{Var: "PORT", By: "GRADIO_SERVER_PORT"}},
+			wantAddr: "0.0.0.0:7860",
+		},
+		{
+			name:     "the same PORT is no news",
+			environ:  map[string]string{"PORT": "7860", "GRADIO_SERVER_PORT": " 7860"},
+			want:     []Warning{},
+			wantAddr: "0.0.0.0:7860",
+		},
+		{
+			name:     "invalid HOST overridden",
+			environ:  map[string]string{"HOST": "zq9/host", "GRADIO_SERVER_NAME": "0.0.0.0"},
+			want:     []Warning{{Var: "HOST", By: "GRADIO_SERVER_NAME", Problem: "must be an IP address or a host name, such as 0.0.0.0, :: or localhost"}},
+			wantAddr: "0.0.0.0:7860",
+		},
+		{
+			name:    "both, in the order of Vars",
+			environ: map[string]string{"HOST": "::1", "GRADIO_SERVER_NAME": "127.0.0.1", "PORT": "zq9", "GRADIO_SERVER_PORT": "8000"},
+			want: []Warning{
+				{Var: "PORT", By: "GRADIO_SERVER_PORT", Problem: portProblem},
+				{Var: "HOST", By: "GRADIO_SERVER_NAME"},
+			},
+			wantAddr: "127.0.0.1:8000",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := mustLoad(t, tt.environ)
+			if !reflect.DeepEqual(c.Warnings, tt.want) {
+				t.Errorf("got warnings %+v, want %+v", c.Warnings, tt.want)
+			}
+			if got := c.Addr(); got != tt.wantAddr {
+				t.Errorf("Addr(): got %q, want %q", got, tt.wantAddr)
+			}
+			for _, w := range c.Warnings {
+				s := w.String()
+				if !strings.HasPrefix(s, w.Var+": ") || !strings.Contains(s, w.By) || strings.Contains(s, "\n") {
+					t.Errorf("warning %q: want one line naming %s first and %s", s, w.Var, w.By)
+				}
+				assertNoValue(t, s, tt.environ[w.Var])
+			}
+		})
+	}
+}
+
+// TestLoadOverridingVariableStillChecked: only a valid Gradio variable overrides; when it is
+// invalid too, both are errors (the PORT behind a broken GRADIO_SERVER_PORT is not known to
+// be unused).
+func TestLoadOverridingVariableStillChecked(t *testing.T) {
+	t.Parallel()
+	problems := loadProblems(t, map[string]string{"PORT": "zq9-a", "GRADIO_SERVER_PORT": "zq9-b", "HOST": "zq9/x", "GRADIO_SERVER_NAME": "zq9/y"})
+	var vars []string
+	for _, p := range problems {
+		name, _, _ := strings.Cut(p, ": ")
+		vars = append(vars, name)
+	}
+	if want := []string{"PORT", "GRADIO_SERVER_PORT", "HOST", "GRADIO_SERVER_NAME"}; !slices.Equal(vars, want) {
+		t.Errorf("got problems for %q, want %q", vars, want)
 	}
 }
 

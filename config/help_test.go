@@ -62,7 +62,7 @@ func TestVars(t *testing.T) {
 // the few derived fields.
 func TestConfigFieldsTagged(t *testing.T) {
 	t.Parallel()
-	derived := []string{"PortSource", "HostSource", "Missing", "Secrets"}
+	derived := []string{"PortSource", "HostSource", "Missing", "Secrets", "Warnings"}
 	typ := reflect.TypeFor[Config]()
 	for i := range typ.NumField() {
 		f := typ.Field(i)

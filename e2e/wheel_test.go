@@ -109,7 +109,7 @@ func TestWheelContents(t *testing.T) {
 	}
 	info, data := "hfgate-"+wheelVersion+".dist-info/", "hfgate-"+wheelVersion+".data/"
 	script := data + "scripts/hfgate"
-	pkg := []string{"hfgate/__init__.py", "hfgate/__main__.py", "hfgate/space.py", "hfgate/space_readme.md"}
+	pkg := []string{"hfgate/__init__.py", "hfgate/__main__.py", "hfgate/appcheck.py", "hfgate/space.py", "hfgate/space_readme.md"}
 	want := append(slices.Clone(pkg), script, info+"METADATA", info+"WHEEL", info+"RECORD")
 	got := slices.Sorted(func(yield func(string) bool) {
 		for n := range files {
@@ -151,7 +151,7 @@ func TestWheelContents(t *testing.T) {
 			t.Errorf("METADATA lacks a %s field:\n%s", field, head)
 		}
 	}
-	if !strings.HasPrefix(body, "# hfgate\n") || !strings.Contains(body, "## Deploying to a Space") {
+	if !strings.HasPrefix(body, "# hfgate\n") || !strings.Contains(body, "## Quickstart: your FastAPI app on a Space") {
 		t.Errorf("METADATA's long description is not the README: %.80q", body)
 	}
 
@@ -305,12 +305,20 @@ func TestWheelInstall(t *testing.T) {
 		if got := strings.TrimSpace(v.run(nil, "-c", "import importlib.metadata as m; print(m.version('hfgate'))")); got != wheelVersion {
 			t.Errorf("installed version: got %s, want %s", got, wheelVersion)
 		}
-		// With the wheel installed, and no Go: python -m hfgate.space new asks for this version.
+		// With the wheel installed, and no Go: python -m hfgate.space new asks for this version,
+		// a development build no index serves, and says so once.
 		out := filepath.Join(t.TempDir(), "space")
-		v.run(nil, "-m", "hfgate.space", "new", "--backend", repoPath("examples", "chatbot"), "--app", "app:app", "--out", out)
-		if reqs := mustReadFile(t, filepath.Join(out, "requirements.txt")); !strings.Contains(reqs, "\nhfgate=="+wheelVersion+"\n") {
+		output := v.run(nil, "-m", "hfgate.space", "new", "--backend", repoPath("examples", "chatbot"), "--app", "app:app", "--out", out)
+		reqsFile := filepath.Join(out, "requirements.txt")
+		if reqs := mustReadFile(t, reqsFile); !strings.Contains(reqs, "\nhfgate=="+wheelVersion+"\n") {
 			t.Errorf("requirements.txt from the installed package: got %q, want a line hfgate==%s", reqs, wheelVersion)
 		}
+		if w := warningLines(output); len(w) != 1 || !strings.Contains(w[0], "hfgate=="+wheelVersion+", a development build") {
+			t.Errorf("new with a development version: got warnings %q, want one naming hfgate==%s; output:\n%s", w, wheelVersion, output)
+		}
+		// Trying the folder locally, as the guide says: with the wheel installed first, the
+		// requirement no index serves is met (--no-index: nothing is fetched).
+		v.pip(nil, "install", "--no-deps", "--requirement", reqsFile)
 		v.pip(nil, "uninstall", "--yes", "hfgate")
 		if _, err := os.Lstat(venvBin); !os.IsNotExist(err) {
 			t.Errorf("after pip uninstall: %s still there (%v)", venvBin, err)
@@ -355,10 +363,14 @@ func TestWheelInstall(t *testing.T) {
 // installation root's (as in the 2026 images, where pip runs as root into /usr/local).
 func TestWheelSpaceRunThrough(t *testing.T) {
 	requireBackend(t)
-	w := builtWheel(t)
-	req := "hfgate @ file://" + w
-	dir := assembleSpace(t, "HFGATE_REQUIREMENT="+req)
+	wheel := builtWheel(t)
+	req := "hfgate @ file://" + wheel
+	dir, output := assembleSpaceOutput(t, "HFGATE_REQUIREMENT="+req)
 	checkSpaceFolder(t, dir, false)
+	// Fine to try here, useless on a Space: said once.
+	if w := warningLines(output); len(w) != 1 || !strings.Contains(w[0], "a file on this machine (file://"+wheel+")") {
+		t.Errorf("make space with a file:// requirement: got warnings %q, want one naming the file; output:\n%s", w, output)
+	}
 	if reqs := mustReadFile(t, filepath.Join(dir, "requirements.txt")); !strings.Contains(reqs, "\n"+req+"\n") {
 		t.Errorf("requirements.txt lacks %q:\n%s", req, reqs)
 	}

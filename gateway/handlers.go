@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -26,6 +27,60 @@ type answers struct {
 
 const setSecretsHint = "Set them in the Space's Settings -> Variables and secrets; the Space restarts by itself."
 
+// logsHint is the hint of a crash loop. The public answers never carry the backend's own
+// output (a traceback can hold paths, settings, data); its owner reads that in the log.
+const logsHint = "The Space's owner finds the reason (the backend's own error output) in the Space's Logs tab."
+
+// crashLoopExits is how many exits in a row, without the backend ever passing its health check
+// in between, make a crash loop (supervise.Status.ExitsBeforeReady). By the third the backend
+// has failed three starts over a few seconds of backoff, which a slow start does not explain,
+// and the same failure is what it will most likely meet again.
+const crashLoopExits = 3
+
+// crashLoop is what the public answers say of a crash loop: how often, and how the backend last
+// ended, as a fixed phrase.
+type crashLoop struct {
+	Exits    int    `json:"exits"`
+	LastExit string `json:"last_exit"`
+}
+
+// crashLoop returns the crash loop the supervised child is in, or nil: a child that exited
+// crashLoopExits times in a row before it was ever ready, while the state is starting or
+// crashed (the two it alternates between while it loops).
+func (a *answers) crashLoop(snap health.Snapshot) *crashLoop {
+	if a.child == nil || (snap.State != health.Starting && snap.State != health.Crashed) {
+		return nil
+	}
+	st := a.child()
+	if st.ExitsBeforeReady < crashLoopExits {
+		return nil
+	}
+	return &crashLoop{Exits: st.ExitsBeforeReady, LastExit: describeExit(st.LastExit)}
+}
+
+// describeExit says how the child last ended, in a fixed phrase without error text.
+func describeExit(e *supervise.ExitSummary) string {
+	switch {
+	case e == nil:
+		return "unknown"
+	case e.StartFailed:
+		return "its command could not be started"
+	case e.Signal != "" && e.Hint != "":
+		// Only a SIGKILL hfgate did not send has a hint (see supervise.Exit.Hint).
+		return "killed by " + e.Signal + ", on a Space usually the out-of-memory killer"
+	case e.Signal != "":
+		return "killed by " + e.Signal
+	default:
+		return "exit code " + strconv.Itoa(e.Code)
+	}
+}
+
+// message says in one sentence what is wrong in a crash loop.
+func (l *crashLoop) message() string {
+	return fmt.Sprintf("the service keeps failing to start: its backend exited %d times in a row before it was ready (last: %s); "+
+		"it is restarted with growing pauses, so retry after the number of seconds in Retry-After", l.Exits, l.LastExit)
+}
+
 // notReadyBody is the JSON of a 503 while the upstream is not ready.
 type notReadyBody struct {
 	Error      string       `json:"error"`
@@ -33,6 +88,7 @@ type notReadyBody struct {
 	RetryAfter int          `json:"retry_after"`
 	RequestID  string       `json:"request_id,omitempty"`
 	Missing    []string     `json:"missing,omitempty"`
+	CrashLoop  *crashLoop   `json:"crash_loop,omitempty"`
 	Hint       string       `json:"hint,omitempty"`
 	Process    *childInfo   `json:"process,omitempty"`
 }
@@ -59,6 +115,7 @@ type readyBody struct {
 	RetryAfter  int               `json:"retry_after,omitempty"`
 	Message     string            `json:"message,omitempty"`
 	Missing     []string          `json:"missing,omitempty"`
+	CrashLoop   *crashLoop        `json:"crash_loop,omitempty"`
 	Hint        string            `json:"hint,omitempty"`
 	Supervisor  *supervise.Status `json:"supervisor,omitempty"`
 }
@@ -115,6 +172,9 @@ func (a *answers) notReady(snap health.Snapshot, requestID string) notReadyBody 
 	if snap.State == health.Misconfigured {
 		body.Missing, body.Hint = snap.Missing, setSecretsHint
 	}
+	if loop := a.crashLoop(snap); loop != nil {
+		body.Error, body.CrashLoop, body.Hint = loop.message(), loop, logsHint
+	}
 	return body
 }
 
@@ -163,6 +223,9 @@ func (a *answers) writeReady(w http.ResponseWriter, r *http.Request) {
 	if snap.State == health.Misconfigured {
 		body.Missing, body.Hint = snap.Missing, setSecretsHint
 	}
+	if loop := a.crashLoop(snap); loop != nil {
+		body.Message, body.CrashLoop, body.Hint = loop.message(), loop, logsHint
+	}
 	writeJSON(w, r, code, body)
 }
 
@@ -191,18 +254,20 @@ func (a *answers) writeStatusPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = a.page.Execute(w, statusPageData{
-		State:   string(snap.State),
-		Refresh: body.RetryAfter,
-		Missing: strings.Join(snap.Missing, ", "),
-		Hint:    setSecretsHint,
+		State:     string(snap.State),
+		Refresh:   body.RetryAfter,
+		Missing:   strings.Join(snap.Missing, ", "),
+		Hint:      setSecretsHint,
+		CrashLoop: body.CrashLoop,
 	})
 }
 
 type statusPageData struct {
-	State   string
-	Refresh int
-	Missing string
-	Hint    string
+	State     string
+	Refresh   int
+	Missing   string
+	Hint      string
+	CrashLoop *crashLoop
 }
 
 // newStatusPage parses the status page template. It is a constant text, so Must cannot fail
@@ -216,13 +281,20 @@ const statusPageHTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="{{.Refresh}}">
 <link rel="icon" href="data:,">
-<title>{{if .Missing}}Settings missing{{else}}Starting{{end}}</title>
+<title>{{if .Missing}}Settings missing{{else if .CrashLoop}}Failing to start{{else}}Starting{{end}}</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}code{background:#f3f3f3;padding:0 .2em}</style>
 </head><body><main>
 {{if .Missing}}<h1>This Space is missing settings</h1>
 <p>The service needs <code>{{.Missing}}</code>. {{.Hint}}</p>
+{{else if .CrashLoop}}<h1>This Space keeps failing to start</h1>
+<p>Its backend exited {{.CrashLoop.Exits}} times in a row before it was ready (the last time: {{.CrashLoop.LastExit}}).
+It is restarted with growing pauses, but it will most likely fail again until its code or settings are fixed.</p>
+<p>If this is your Space: the reason, such as a traceback, is in the Space's <strong>Logs</strong> tab.</p>
+<p>This page reloads by itself in {{.Refresh}} s.</p>
 {{else if eq .State "draining"}}<h1>This Space is restarting</h1>
 <p>The service is shutting down to restart. This page reloads by itself in {{.Refresh}} s.</p>
+{{else if eq .State "crashed"}}<h1>This Space is restarting</h1>
+<p>The service stopped unexpectedly and is being restarted. This page reloads by itself in {{.Refresh}} s.</p>
 {{else}}<h1>This Space is starting</h1>
 <p>The service is warming up (state: <code>{{.State}}</code>). This page reloads by itself in {{.Refresh}} s.</p>
 {{end}}</main></body></html>

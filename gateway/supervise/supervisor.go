@@ -157,6 +157,11 @@ type Status struct {
 	PID int `json:"pid,omitempty"`
 	// Restarts counts restarts since Run began.
 	Restarts int `json:"restarts"`
+	// ExitsBeforeReady counts the exits (and failed starts) in a row of
+	// runs that were never marked Healthy: 0 (omitted) once a run passes
+	// its health check. It is how a crash loop shows: a backend that keeps
+	// dying before it can serve, such as one whose import fails.
+	ExitsBeforeReady int `json:"exits_before_ready,omitempty"`
 	// LastExit describes the latest exit or failed start; nil before any.
 	LastExit *ExitSummary `json:"last_exit,omitempty"`
 	// NextAttempt is when the next start is due, while in backoff.
@@ -295,7 +300,14 @@ func (s *Supervisor) update(f func(st *Status)) {
 // backend killed while serving (the out-of-memory killer, a poison request) so comes back at
 // once, while one that cannot get as far as its health check keeps backing off. Safe to call
 // from any goroutine; a call while no child runs has no effect on later runs.
-func (s *Supervisor) Healthy() { s.healthy.Store(true) }
+func (s *Supervisor) Healthy() {
+	s.healthy.Store(true)
+	s.update(func(st *Status) {
+		if st.State == Running {
+			st.ExitsBeforeReady = 0
+		}
+	})
+}
 
 // Run supervises the child until ctx is done: it starts the child, relays its
 // output, waits for it to exit, waits out the backoff and starts it again.
@@ -336,8 +348,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		exitAt := time.Now()
 
 		stopping := ctx.Err() != nil
+		healthy := ev.Err == nil && s.healthy.Load()
 		var delay time.Duration
-		if ev.Err == nil && (ev.RunTime >= cfg.stableAfter || s.healthy.Load()) {
+		if healthy || (ev.Err == nil && ev.RunTime >= cfg.stableAfter) {
 			failures = 0
 		}
 		if !stopping {
@@ -360,6 +373,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				st.LastExit.PeakRSS = formatBytes(ev.PeakRSS)
 			}
 			st.NextAttempt = ev.NextAttempt
+			switch {
+			case healthy:
+				st.ExitsBeforeReady = 0
+			case !stopping:
+				st.ExitsBeforeReady++
+			}
 			if !stopping {
 				st.State = Backoff
 			}

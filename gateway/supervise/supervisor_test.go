@@ -597,6 +597,87 @@ func TestSupervisorStartFailure(t *testing.T) {
 	}
 }
 
+// TestSupervisorExitsBeforeReady: Status counts the exits in a row of runs that never passed
+// their health check (a crash loop), failed starts included; a healthy run starts the count
+// over as soon as it is marked, and the exit of the shutdown is not counted.
+func TestSupervisorExitsBeforeReady(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		healthy []int // runs marked Healthy (from OnStart, while they run)
+		// want is Status().ExitsBeforeReady after each exit.
+		want []int
+	}{
+		{name: "crash loop", args: []string{"/bin/sh", "-c", "exit 1"}, want: []int{1, 2, 3, 4}},
+		{name: "failed starts count", args: []string{"/nonexistent/hfgate-test-program"}, want: []int{1, 2, 3}},
+		{name: "a healthy run starts over", args: []string{"/bin/sh", "-c", "exit 1"}, healthy: []int{2}, want: []int{1, 2, 0, 1, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var (
+				mu      sync.Mutex
+				got     []int
+				running []int // the count while each healthy run ran, after Healthy
+			)
+			sv := supervise(t, tt.args, func(s *Supervisor) {
+				s.MinBackoff = time.Millisecond
+				s.MaxBackoff = time.Millisecond
+				start, exit, run := s.OnStart, s.OnExit, 0
+				s.OnStart = func(pid int) {
+					if slices.Contains(tt.healthy, run) {
+						s.Healthy()
+						mu.Lock()
+						running = append(running, s.Status().ExitsBeforeReady)
+						mu.Unlock()
+					}
+					start(pid)
+				}
+				s.OnExit = func(ev Exit) {
+					run++
+					mu.Lock()
+					got = append(got, s.Status().ExitsBeforeReady)
+					mu.Unlock()
+					exit(ev)
+				}
+			})
+			for range tt.want {
+				sv.Exit(t)
+			}
+			mu.Lock()
+			gotNow, runningNow := slices.Clone(got[:len(tt.want)]), slices.Clone(running)
+			mu.Unlock()
+			if !slices.Equal(gotNow, tt.want) {
+				t.Errorf("got exits before ready %v, want %v", gotNow, tt.want)
+			}
+			for _, n := range runningNow {
+				if n != 0 {
+					t.Errorf("a run marked Healthy shows %d exits before ready, want 0", n)
+				}
+			}
+			if len(runningNow) != len(tt.healthy) {
+				t.Errorf("saw %d healthy runs, want %d", len(runningNow), len(tt.healthy))
+			}
+			b, m := jsonObject(t, sv.s.Status())
+			if _, ok := m["exits_before_ready"]; !ok {
+				t.Errorf("status JSON %s lacks exits_before_ready", b)
+			}
+		})
+	}
+}
+
+// TestSupervisorShutdownExitNotCounted: the exit that a shutdown causes is no failure.
+func TestSupervisorShutdownExitNotCounted(t *testing.T) {
+	t.Parallel()
+	sv := superviseScript(t, `exec sleep 1000`, nil)
+	sv.Start(t)
+	sv.Stop(t)
+	if st := sv.s.Status(); st.LastExit == nil || st.ExitsBeforeReady != 0 {
+		t.Errorf("after the shutdown: got last exit %+v and %d exits before ready, want an exit and 0", st.LastExit, st.ExitsBeforeReady)
+	}
+}
+
 func TestSupervisorStatus(t *testing.T) {
 	t.Parallel()
 	var j jitterRecorder
