@@ -25,7 +25,7 @@ var userAreas = []areaRule{
 	// every context lookup), the GotConn hook and its peek at a reused connection. (The
 	// replaying RoundTripper's own frame is left out: the whole Transport runs below it.)
 	{"hfgate: safe replay", []string{"github.com/hfgate/hfgate/gateway.newFlight", "github.com/hfgate/hfgate/gateway.(*flight)",
-		"net/http/httptrace.", "github.com/hfgate/hfgate/gateway.(*meteredConn)"}},
+		"net/http/httptrace.", "github.com/hfgate/hfgate/gateway.(*meteredConn).peerClosed"}},
 	{"runtime: sysmon", []string{"runtime.sysmon"}},
 	{"runtime: GC", []string{"runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge", "runtime.gcStart", "runtime.gcMarkDone"}},
 	{"access log", []string{"github.com/lmittmann/tint.", "log/slog.", "github.com/hfgate/hfgate/middleware.AccessLog", "github.com/hfgate/hfgate/middleware.AccessLogConfig"}},
