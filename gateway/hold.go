@@ -106,11 +106,39 @@ func (h *holdQueue) holdable(deadline time.Time) bool {
 	return wait > -h.timeout && !h.now().Add(wait).After(deadline)
 }
 
+// expectedBack reports whether the upstream may be back before deadline as far as anything
+// known says: it is not draining or misconfigured, and no supervised restart is scheduled after
+// deadline (a crash loop's backoff). Unlike holdable it needs no estimate of the outage.
+func (h *holdQueue) expectedBack(deadline time.Time) bool {
+	switch h.readiness.State() {
+	case health.Draining, health.Misconfigured:
+		return false
+	}
+	if h.next != nil {
+		if next := h.next(); !next.IsZero() && next.After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 // wait holds the calling request until the upstream is ready and its turn comes, its deadline
 // passes, ctx is done or the upstream stops being expected back in time. It returns at once,
 // with holdNotHeld or holdOverflow, when the request may not be held.
 func (h *holdQueue) wait(ctx context.Context, deadline time.Time) (holdOutcome, time.Duration) {
-	if !h.enabled() || !h.holdable(deadline) {
+	return h.waitAs(ctx, deadline, h.holdable)
+}
+
+// waitReplay is wait for a request the gateway has already decided to send again (it never
+// reached an upstream that was ready a moment ago): it is held until the upstream is back or its
+// deadline passes, whatever the last outage's length suggests, and answered earlier only when
+// the upstream is known not to be back in time (see expectedBack).
+func (h *holdQueue) waitReplay(ctx context.Context, deadline time.Time) (holdOutcome, time.Duration) {
+	return h.waitAs(ctx, deadline, h.expectedBack)
+}
+
+func (h *holdQueue) waitAs(ctx context.Context, deadline time.Time, holdable func(time.Time) bool) (holdOutcome, time.Duration) {
+	if !h.enabled() || !holdable(deadline) {
 		return holdNotHeld, 0
 	}
 	start := h.now()
@@ -119,19 +147,19 @@ func (h *holdQueue) wait(ctx context.Context, deadline time.Time) (holdOutcome, 
 		h.record(holdOverflow, 0)
 		return holdOverflow, 0
 	}
-	outcome := h.park(ctx, w, deadline)
+	outcome := h.park(ctx, w, deadline, holdable)
 	d := h.now().Sub(start)
 	h.record(outcome, d)
 	return outcome, d
 }
 
-func (h *holdQueue) park(ctx context.Context, w *holdWaiter, deadline time.Time) holdOutcome {
+func (h *holdQueue) park(ctx context.Context, w *holdWaiter, deadline time.Time, holdable func(time.Time) bool) holdOutcome {
 	timer := time.NewTimer(deadline.Sub(h.now()))
 	defer timer.Stop()
 	for {
 		// Taken before the check, so that a transition between the two is not missed.
 		changed := h.readiness.Changed()
-		if !h.holdable(deadline) {
+		if !holdable(deadline) {
 			return h.leave(w, holdGaveUp)
 		}
 		select {

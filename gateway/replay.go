@@ -89,7 +89,7 @@ func (t *replayTransport) holdAfter(req *http.Request, f *flight, err error) err
 	}
 	t.logger.Warn("upstream unreachable; holding the request to send it again",
 		"request_id", req.Header.Get(middleware.HeaderRequestID), "err", err)
-	outcome, held := t.hold.wait(req.Context(), f.deadline)
+	outcome, held := t.hold.waitReplay(req.Context(), f.deadline)
 	f.held += held
 	if outcome != holdForwarded {
 		return err

@@ -258,11 +258,11 @@ func (u *staleThenRefused) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 // replayRig is a replayTransport in front of next, with a readiness that has seen the upstream
-// come up once (1 s after start) and a hold queue of timeout.
-func replayRig(next http.RoundTripper, timeout time.Duration) (*replayTransport, *health.Tracker) {
+// come up once (coldStart after start) and a hold queue of timeout.
+func replayRig(next http.RoundTripper, timeout, coldStart time.Duration) (*replayTransport, *health.Tracker) {
 	logger := slog.New(slog.DiscardHandler)
 	r := health.NewTracker(health.TrackerOptions{Logger: logger})
-	time.Sleep(time.Second)
+	time.Sleep(coldStart)
 	r.MarkReady()
 	hold := newHoldQueue(r, timeout, 256, nil, time.Now)
 	return &replayTransport{next: next, hold: hold, readiness: r, logger: logger}, r
@@ -274,7 +274,7 @@ func replayRig(next http.RoundTripper, timeout time.Duration) (*replayTransport,
 func TestReplayHeldUntilBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		up := &staleThenRefused{back: make(chan struct{})}
-		rt, r := replayRig(up, 10*time.Second)
+		rt, r := replayRig(up, 10*time.Second, time.Second)
 		start := time.Now()
 		f := newFlight(t.Context(), clientAddr{}, start.Add(10*time.Second))
 		req := httptest.NewRequestWithContext(f.withTrace(), http.MethodPost, "http://up/chat", nil)
@@ -304,22 +304,27 @@ func TestReplayHeldUntilBack(t *testing.T) {
 }
 
 // TestReplayHeldUntilDeadline: the same request, when the upstream does not come back, is
-// answered at its hold deadline, not at the refused second attempt.
+// answered at its hold deadline, not at the refused second attempt; also when the upstream's
+// first start took longer than the deadline (an outage's length is no estimate of a crash).
 func TestReplayHeldUntilDeadline(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		up := &staleThenRefused{back: make(chan struct{})}
-		rt, _ := replayRig(up, 3*time.Second)
-		start := time.Now()
-		f := newFlight(t.Context(), clientAddr{}, start.Add(3*time.Second))
-		req := httptest.NewRequestWithContext(f.withTrace(), http.MethodPost, "http://up/chat", nil)
-		if _, err := rt.RoundTrip(req); !isDialError(err) {
-			t.Fatalf("RoundTrip error %v, want the refused dial", err)
-		}
-		if got := time.Since(start); got != 3*time.Second {
-			t.Errorf("answered after %v, want the 3s hold deadline", got)
-		}
-		if n := up.calls.Load(); n != 2 {
-			t.Errorf("%d attempts, want 2 (stale, refused)", n)
-		}
-	})
+	for _, coldStart := range []time.Duration{time.Second, 10 * time.Second} {
+		t.Run(coldStart.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				up := &staleThenRefused{back: make(chan struct{})}
+				rt, _ := replayRig(up, 3*time.Second, coldStart)
+				start := time.Now()
+				f := newFlight(t.Context(), clientAddr{}, start.Add(3*time.Second))
+				req := httptest.NewRequestWithContext(f.withTrace(), http.MethodPost, "http://up/chat", nil)
+				if _, err := rt.RoundTrip(req); !isDialError(err) {
+					t.Fatalf("RoundTrip error %v, want the refused dial", err)
+				}
+				if got := time.Since(start); got != 3*time.Second {
+					t.Errorf("answered after %v, want the 3s hold deadline", got)
+				}
+				if n := up.calls.Load(); n != 2 {
+					t.Errorf("%d attempts, want 2 (stale, refused)", n)
+				}
+			})
+		})
+	}
 }
