@@ -31,10 +31,10 @@ VENDOR_BINARY ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run deps test check fmt vet staticcheck bench bench-micro bench-build bench-profile clean release wheel binaries space test-faults fuzz
+.PHONY: help build run deps test test-unit check lint gofmt fmt vet staticcheck bench bench-micro bench-build bench-profile clean release wheel binaries space test-faults fuzz
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build ./bin/hfgate
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -49,41 +49,56 @@ run: build ## run hfgate on :7860 supervising the example FastAPI chatbot
 deps: ## install test dependencies (Debian packages, playwright-core from npm)
 	bash .ci/deps
 
-test: deps ## the whole test suite: formatting, vet, race-enabled unit, end-to-end and browser tests
-	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+test: deps ## the whole test suite: race-enabled unit and end-to-end tests (real uvicorn, Chromium, wheel), faults, soak, fuzz
 	$(GO) test -race -count=1 ./...
+	cd bench && $(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory test-faults fuzz
+
+test-unit: ## the fast loop: unit tests with the race detector; -short skips the end-to-end ones (cached)
+	$(GO) test -short -race $(TEST_FLAGS) ./...
+	cd bench && $(GO) test -short $(TEST_FLAGS) ./...
+
+check: lint ## gofmt, vet and staticcheck on both modules, then the unit tests, uncached (CI runs it)
+	$(MAKE) --no-print-directory test-unit TEST_FLAGS=-count=1
 
 # Reliability (docs/reliability.md): fault injection under load and the soak, then each fuzz
 # target for FUZZTIME. Both are part of `make test`; together they take about 4.5 minutes.
 HFGATE_SOAK ?= 2m
 FUZZTIME ?= 10s
-FUZZ_TARGETS := config:FuzzLoad middleware:FuzzCORSOrigin middleware:FuzzRequestID \
-	gateway:FuzzLogSanitise gateway/supervise:FuzzMaskQuery gateway:FuzzForwardedHeaders
 
 test-faults: ## kill -9 and SIGTERM under load, then a soak of HFGATE_SOAK (default 2m)
 	HFGATE_FAULTS=1 HFGATE_SOAK=$(HFGATE_SOAK) $(GO) test -count=1 -v -timeout 15m \
 		-run '^(TestFaultCrashUnderLoad|TestFaultSigtermUnderLoad|TestFaultRestartsUnseen|TestSoak)$$' ./e2e/
 
-fuzz: ## run each fuzz target for FUZZTIME (default 10s); a crash fails and leaves its input in testdata/fuzz
-	@for t in $(FUZZ_TARGETS); do \
+# The fuzz targets are whatever `go test -list '^Fuzz'` finds, package by package: a new
+# FuzzXxx gets its FUZZTIME without being listed here.
+fuzz: ## run every fuzz target (go test -list) for FUZZTIME (default 10s); a crash fails and leaves its input in testdata/fuzz
+	@set -euo pipefail; \
+	targets=$$($(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ { names = names " " $$1; next } \
+		/^ok[ \t]/ { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 ":" a[i]; names = "" }'); \
+	[ -n "$$targets" ] || { echo "fuzz: go test -list found no fuzz target" >&2; exit 1; }; \
+	echo "fuzz: $$(echo $$targets | wc -w) targets"; \
+	for t in $$targets; do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-check: test staticcheck ## test plus staticcheck
+lint: gofmt vet staticcheck ## gofmt, go vet and staticcheck, both modules (the gateway and bench/)
+
+gofmt: ## fail when a file needs gofmt (make fmt formats them)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed (make fmt):"; echo "$$out"; exit 1; fi
 
 fmt: ## format the code
 	gofmt -w .
 
-vet: ## go vet
+vet: ## go vet, both modules
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
-staticcheck: ## staticcheck (fetched through the Go module proxy)
+staticcheck: ## staticcheck with staticcheck.conf, both modules (fetched through the Go module proxy)
 	$(GO) run $(STATICCHECK) ./...
+	cd bench && $(GO) run $(STATICCHECK) ./...
 
 # The benchmark harness is its own Go module (bench/go.mod), so gonum/plot and benchstat stay
 # out of the gateway's go.mod. BENCH_FLAGS adds harness flags (see bin/hfbench -h).

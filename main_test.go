@@ -195,3 +195,31 @@ func TestRunPortInUseExits1(t *testing.T) {
 		t.Errorf("output = %q, want a listen error", out.String())
 	}
 }
+
+// TestGOMAXPROCS: a GOMAXPROCS the runtime applies (the first in the environment, a whole
+// number above 0) is reported as the source; any other leaves hfgate's default of one.
+func TestGOMAXPROCS(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		environ    []string
+		want       int
+		wantSource string
+	}{
+		{"unset", []string{"PORT=7860"}, 1, procsDefault},
+		{"set", []string{"GOMAXPROCS=4"}, 4, procsEnv},
+		{"the first counts, as for the runtime", []string{"GOMAXPROCS=2", "GOMAXPROCS=3"}, 2, procsEnv},
+		{"empty", []string{"GOMAXPROCS="}, 1, procsDefault},
+		{"zero", []string{"GOMAXPROCS=0"}, 1, procsDefault},
+		{"not a number", []string{"GOMAXPROCS=two"}, 1, procsDefault},
+		{"above int32", []string{"GOMAXPROCS=4294967296"}, 1, procsDefault},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if n, source := gomaxprocs(tt.environ); n != tt.want || source != tt.wantSource {
+				t.Errorf("gomaxprocs(%q) = %d, %q; want %d, %q", tt.environ, n, source, tt.want, tt.wantSource)
+			}
+		})
+	}
+}

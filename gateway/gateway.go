@@ -160,19 +160,11 @@ func (g *Gateway) newSupervisor(env []string) *supervise.Supervisor {
 }
 
 // childEnv is the child's environment: the gateway's, plus PYTHONUNBUFFERED=1 unless set, so
-// a Python backend's log lines arrive as they are written, and without the GODEBUG setting
-// hfgate added for itself (SysmonSchedtrace): a Go backend must not inherit it.
+// a Python backend's log lines arrive as they are written.
 func childEnv(environ []string) []string {
 	env := make([]string, 0, len(environ)+1)
 	unbuffered := false
 	for _, kv := range environ {
-		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
-			v = strings.TrimSuffix(strings.TrimSuffix(v, SysmonSchedtrace), ",")
-			if v == "" {
-				continue
-			}
-			kv = "GODEBUG=" + v
-		}
 		unbuffered = unbuffered || strings.HasPrefix(kv, "PYTHONUNBUFFERED=")
 		env = append(env, kv)
 	}
