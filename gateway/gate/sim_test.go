@@ -92,6 +92,9 @@ var (
 	ioBound  = kind{wait: 2 * time.Second}       // a remote call
 )
 
+// limitEvery is how often load samples the limit.
+const limitEvery = 100 * time.Millisecond
+
 // run is the outcome of one simulated load.
 type run struct {
 	mu       sync.Mutex
@@ -105,7 +108,7 @@ type run struct {
 func (r *run) okRecord(d time.Duration) { r.mu.Lock(); r.ok = append(r.ok, d); r.mu.Unlock() }
 
 // load offers rate requests a second (Poisson arrivals, fixed seed) for dur; kindAt says what a
-// request arriving at t (from the start) costs. It samples the limit every 100 ms.
+// request arriving at t (from the start) costs. It samples the limit every limitEvery.
 func load(t *testing.T, g *Gate, c *cpu, rate float64, dur time.Duration, kindAt func(time.Duration) kind) *run {
 	t.Helper()
 	r := &run{refused: map[Outcome][]time.Duration{}}
@@ -134,7 +137,7 @@ func sampleLimit(g *Gate, r *run, stop <-chan struct{}) {
 		select {
 		case <-stop:
 			return
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(limitEvery):
 		}
 	}
 }
