@@ -15,14 +15,12 @@ type pacer struct {
 
 // start paces the waiters in line now.
 func (p *pacer) start(line []*waiter, batch int) {
+	p.stop()
 	for _, w := range line {
 		w.paced = true
 	}
 	p.left = len(line)
 	p.tokens = batch
-	if p.left == 0 {
-		p.stop()
-	}
 }
 
 // allow reports whether the next waiter may go in now.
