@@ -6,9 +6,8 @@ import (
 )
 
 // Episode is a refusing episode, reported through Options.OnRefusing when it starts and when
-// it stops: a period in which the gate refused requests because the backend was busy (Busy,
-// Cut, and Full or Timeout while the gate was open). It stops when the line is empty and a slot
-// is free again.
+// it stops: a period in which the gate refused requests because the backend was busy
+// (Refusal.Overload). It stops when the line is empty and a slot is free again.
 type Episode struct {
 	// Refusing is true when refusing started, false when it stopped.
 	Refusing bool

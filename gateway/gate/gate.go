@@ -202,13 +202,13 @@ func (g *Gate) limit() int {
 	return g.limiter.value()
 }
 
-// refuse builds a refusal and counts it in the refusing episode.
+// refuse builds a refusal; one for overload gets a Retry-After and counts in the refusing
+// episode.
 func (g *Gate) refuse(o Outcome, now time.Time, waited time.Duration) *Refusal {
 	ref := &Refusal{Outcome: o, Waited: waited}
-	if o.busy() {
+	ref.Overload = o == Busy || o == Cut || (o == Full || o == Timeout) && !g.paused
+	if ref.Overload {
 		ref.RetryAfter = g.retryAfter()
-	}
-	if o == Busy || o == Cut || (o.busy() && !g.paused) {
 		g.refused(o, now)
 	}
 	return ref

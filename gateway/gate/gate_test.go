@@ -270,6 +270,11 @@ func TestPaused(t *testing.T) {
 		if _, err := g.Acquire(t.Context(), Request{Deadline: time.Now().Add(time.Minute)}); err.(*Refusal).Outcome != NotHeld {
 			t.Fatalf("not holdable while paused: %v, want not_held", err)
 		}
+		// A holdable one that may not wait: timed out, and not an overload (the backend is
+		// down, not busy).
+		if _, err := g.Acquire(t.Context(), patient(0)); err.(*Refusal).Outcome != Timeout || err.(*Refusal).Overload {
+			t.Fatalf("may not wait while paused: %+v, want timed_out without overload", err)
+		}
 		held := acquire(t.Context(), g, patient(time.Minute))
 		synctest.Wait()
 		inflight.Done() // a free slot does not open a paused gate
@@ -350,6 +355,7 @@ func TestOptionsRejected(t *testing.T) {
 	}{
 		{"negative limit", Options{Limit: -1}},
 		{"min above max", Options{MinLimit: 10, MaxLimit: 5}},
+		{"min above the default max", Options{MinLimit: 2000}},
 		{"negative max waiting", Options{MaxWaiting: -1}},
 		{"negative pace", Options{ReleaseEvery: -time.Second}},
 	}

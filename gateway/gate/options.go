@@ -2,6 +2,7 @@ package gate
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -21,10 +22,10 @@ type Options struct {
 	// opens. Ignored with a fixed Limit.
 	MinLimit, MaxLimit int
 
-	// InitialLimit is the adaptive limit before any latency was measured. Zero means 16: enough
-	// that an I/O-bound backend's first seconds do not queue past their deadlines while the
-	// limit grows (it doubles with every round of answers), few enough that a CPU-bound one
-	// sees at most 16 requests at once before the limit comes down.
+	// InitialLimit is the adaptive limit before any latency was measured. Zero means 32:
+	// enough that an I/O-bound backend's first seconds do not queue past their deadlines while
+	// the first answers are awaited (2 s at 25 requests a second is 50 in flight), few enough
+	// that a CPU-bound one sees at most 32 requests at once before the limit comes down.
 	InitialLimit int
 
 	// MaxWaiting bounds the line (today's HOLD_MAX). Zero means 256.
@@ -56,9 +57,9 @@ type Options struct {
 	OnOutcome func(o Outcome, waited time.Duration)
 
 	// OnRefusing, if set, is called when the gate starts refusing requests because the backend
-	// is busy (Busy, Cut, Full, Timeout) and when it stops (the line is empty again), with the
-	// counts of the episode, so that the caller logs one line each instead of one per request.
-	// Calls are made in order, without the gate's lock.
+	// is busy (the refusals with Overload set) and when it stops (the line is empty and a slot
+	// free again), with the counts of the episode, so that the caller logs one line each
+	// instead of one per request. Calls are made in order, without the gate's lock.
 	OnRefusing func(Episode)
 }
 
@@ -94,8 +95,8 @@ func (o Options) validate() error {
 	if o.MinLimit < 0 || o.MaxLimit < 0 || o.InitialLimit < 0 {
 		errs = append(errs, errors.New("adaptive limit bounds: negative"))
 	}
-	if o.MinLimit > 0 && o.MaxLimit > 0 && o.MinLimit > o.MaxLimit {
-		errs = append(errs, errors.New("adaptive limit bounds: MinLimit above MaxLimit"))
+	if d := o.withDefaults(); d.MinLimit > d.MaxLimit {
+		errs = append(errs, fmt.Errorf("adaptive limit bounds: MinLimit %d above MaxLimit %d", d.MinLimit, d.MaxLimit))
 	}
 	if o.MaxWaiting < 0 {
 		errs = append(errs, errors.New("max waiting: negative"))

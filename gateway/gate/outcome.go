@@ -35,18 +35,18 @@ const (
 	Cut Outcome = "edge_cut"
 )
 
-// busy reports whether o is a refusal because the backend is busy (not because it is down or
-// the client left): these start a refusing episode and carry a Retry-After.
-func (o Outcome) busy() bool { return o == Busy || o == Cut || o == Full || o == Timeout }
-
 // Refusal is the error Acquire returns when it does not admit a request.
 type Refusal struct {
 	// Outcome is why (never Admitted).
 	Outcome Outcome
-	// RetryAfter is when to come back, in whole seconds: the estimated time for the line to
-	// drain, spread by Options.Jitter, at least 1 and at most 120 (the OpenAI SDK ignores a
-	// longer one). Zero when there is no estimate yet (no completion measured), and for
-	// NotHeld, Gone and Failed, whose Retry-After is the caller's (the backend's start-up).
+	// Overload says the backend is up but busy: Busy and Cut, and Full and Timeout while the
+	// gate was open. The caller answers these with its busy answer and RetryAfter, the others
+	// (NotHeld, Failed, and Full or Timeout while paused) with its not-ready one.
+	Overload bool
+	// RetryAfter is, for an overload, when to come back in whole seconds: the estimated time
+	// for the line to drain, spread by Options.Jitter, at least 1 and at most 120 (the OpenAI
+	// SDK ignores a longer one). Zero when there is no estimate yet (no completion measured),
+	// and for the other refusals, whose Retry-After is the caller's (the backend's start-up).
 	RetryAfter int
 	// Waited is how long the request waited in line (zero for an early refusal).
 	Waited time.Duration

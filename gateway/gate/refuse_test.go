@@ -46,8 +46,8 @@ func TestEarlyRefusal(t *testing.T) {
 		start := time.Now()
 		_, err := g.Acquire(t.Context(), patient(10*time.Second))
 		ref, _ := err.(*Refusal)
-		if ref == nil || ref.Outcome != Busy || time.Since(start) != 0 || ref.Waited != 0 {
-			t.Fatalf("eleventh: %v, want busy at once", err)
+		if ref == nil || ref.Outcome != Busy || !ref.Overload || time.Since(start) != 0 || ref.Waited != 0 {
+			t.Fatalf("eleventh: %+v, want busy (an overload) at once", ref)
 		}
 		if ref.RetryAfter != 11 {
 			t.Errorf("RetryAfter = %d, want 11 (the line of 10 and itself, one a second)", ref.RetryAfter)

@@ -9,9 +9,10 @@ import "time"
 // rate the line advances at, and it follows a change of the limit at once, where a count of
 // completions per second would lag it.
 //
-// A sample counts for at most serviceCap times the mean so far: one slow first request after a
-// start (lazy imports, a model loading) does not read as overload, while a real slowdown still
-// shows within a dozen answers.
+// A sample counts for at most serviceCap times the mean so far: one slow request (a model
+// loading lazily after a restart) does not read as overload, while a real slowdown still shows
+// within a dozen answers. The very first answer has nothing to compare with and counts as it
+// is.
 type service struct {
 	mean  float64 // seconds
 	count int

@@ -7,8 +7,9 @@ import "time"
 // over, whatever happened; both may be called from any goroutine, and again to no effect.
 //
 // Only the time to the first byte is a latency sample: it is the backend's own work. A request
-// that never got an answer (the connection was refused or broke, the client left first) is no
-// sample: it says nothing about how fast the backend answers.
+// that never got an answer (the connection was refused or broke) is no sample: it says nothing
+// about how fast the backend answers. One the backend had but whose answer is not waited for
+// any more says something only when it has already taken longer than expected (Abandon).
 type Slot struct {
 	g        *Gate
 	admitted time.Time
@@ -62,7 +63,9 @@ func (s *Slot) Abandon() {
 		return
 	}
 	s.sampled, s.abandoned = true, true
-	g.sample(s, time.Now(), true)
+	now := time.Now()
+	g.sample(s, now, true)
+	g.dispatch(now) // the limit may have changed
 }
 
 // sample gives the limiter the latency of s, from admission to now, with the average

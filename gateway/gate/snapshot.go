@@ -21,8 +21,9 @@ type Snapshot struct {
 	// Rate is the rate at which the backend finishes requests while every slot is taken
 	// (Limit / Service, a second); zero before the first completion.
 	Rate float64
-	// Wait is the estimated time for the line to drain (Waiting / Rate); zero without a line
-	// or an estimate.
+	// Wait is the estimated time for the line to drain once the gate is open (Waiting / Rate;
+	// while it is paused, the backend's start-up comes first); zero without a line or an
+	// estimate.
 	Wait time.Duration
 }
 
