@@ -70,7 +70,7 @@ func hammer(t *testing.T, g *Gate, seed uint64, holders, peak *atomic.Int64) {
 		if rng.IntN(4) == 0 {
 			go cancel() // the client leaves at some moment
 		}
-		r := Request{Deadline: time.Now().Add(time.Duration(rng.IntN(2000)) * time.Microsecond), Hold: rng.IntN(2) == 0}
+		r := Request{Deadline: time.Now().Add(time.Duration(rng.IntN(5000)) * time.Microsecond), Hold: rng.IntN(2) == 0}
 		s, err := g.Acquire(ctx, r)
 		cancel()
 		if err != nil {
@@ -83,6 +83,8 @@ func hammer(t *testing.T, g *Gate, seed uint64, holders, peak *atomic.Int64) {
 			t.Errorf("%d requests hold a slot, limit 4", n)
 		}
 		if rng.IntN(2) == 0 {
+			time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond) // hold it a while
+		} else {
 			runtime.Gosched()
 		}
 		holders.Add(-1)
