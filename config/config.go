@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -118,14 +119,20 @@ type Config struct {
 	// BufferBodyBytes) may take to arrive; then the client gets 408. > 0.
 	BodyReadTimeout time.Duration `env:"BODY_READ_TIMEOUT" envDefault:"30s" help:"a body read whole must arrive within this, else 408"`
 
-	// HoldTimeout is how long a request may be held while a backend that
-	// was ready before comes back (see docs/states.md). 0 turns holding
-	// off: every request gets 503 + Retry-After at once, as while cold.
-	HoldTimeout time.Duration `env:"HOLD_TIMEOUT" envDefault:"10s" help:"how long a request may wait for a restarting backend before it gets 503; 0 = answer 503 at once"`
+	// HoldTimeout is how long a request may wait in line: for a backend
+	// that was ready before to come back (see docs/states.md), or for a
+	// free slot while it is busy (UPSTREAM_CONCURRENCY). 0 turns waiting
+	// off: every request that would wait gets 503 + Retry-After at once.
+	HoldTimeout time.Duration `env:"HOLD_TIMEOUT" envDefault:"10s" help:"how long a request may wait in line for a restarting or busy backend before it gets 503; 0 = answer 503 at once"`
 
-	// HoldMax is how many requests may be held at once; more get 503 at
-	// once. 1 to 100000.
-	HoldMax int `env:"HOLD_MAX" envDefault:"256" help:"most requests held at once while the backend comes back; more get 503 at once"`
+	// HoldMax is how many requests may wait in line at once; more get 503
+	// at once. 1 to 100000.
+	HoldMax int `env:"HOLD_MAX" envDefault:"256" help:"most requests waiting in line at once (restarting or busy backend); more get 503 at once"`
+
+	// UpstreamConcurrency is how many forwarded requests may be in flight
+	// to the backend at once: auto (0) finds the limit from the backend's
+	// behaviour, a number fixes it (docs/configuration.md, "Overload").
+	UpstreamConcurrency Concurrency `env:"UPSTREAM_CONCURRENCY" envDefault:"auto" help:"requests in flight to the backend at once: auto (found from its latency) or a fixed number (1 to 1000)"`
 
 	// LogLevel is the least severe level logged: debug, info, warn or
 	// error.
@@ -419,6 +426,7 @@ func (c Config) LogAttrs() []slog.Attr {
 		slog.Duration("body_read_timeout", c.BodyReadTimeout),
 		slog.Duration("hold_timeout", c.HoldTimeout),
 		slog.Int("hold_max", c.HoldMax),
+		slog.String("upstream_concurrency", c.UpstreamConcurrency.String()),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 		slog.String("log_format", c.LogFormat),
 		slog.Bool("log_client_addr", c.LogClientAddr),
@@ -440,6 +448,8 @@ func parseProblem(name string) string {
 		return holdTimeoutProblem
 	case "HOLD_MAX":
 		return "must be a whole number from 1 to 100000"
+	case "UPSTREAM_CONCURRENCY":
+		return fmt.Sprintf("must be auto or a whole number from 1 to %d", MaxConcurrency)
 	case "CORS_ALLOW_CREDENTIALS", "LOG_CLIENT_ADDR":
 		return "must be true or false"
 	case "CORS_MAX_AGE":

@@ -387,6 +387,9 @@ func TestLoadInvalid(t *testing.T) {
 		{name: "hold max zero", varName: "HOLD_MAX", value: "0", want: "1 to 100000"},
 		{name: "hold max huge", varName: "HOLD_MAX", value: "100001", want: "1 to 100000"},
 		{name: "hold max garbage", varName: "HOLD_MAX", value: "zq9", want: "1 to 100000"},
+		{name: "concurrency zero", varName: "UPSTREAM_CONCURRENCY", value: "0", want: "auto or a whole number from 1 to 1000"},
+		{name: "concurrency huge", varName: "UPSTREAM_CONCURRENCY", value: "1001", want: "auto or a whole number from 1 to 1000"},
+		{name: "concurrency garbage", varName: "UPSTREAM_CONCURRENCY", value: "many", want: "auto or a whole number from 1 to 1000"},
 		{name: "log level", varName: "LOG_LEVEL", value: "zq9", want: "debug, info, warn or error"},
 		{name: "log level offset", varName: "LOG_LEVEL", value: "info+2", want: "debug, info, warn or error"},
 		{name: "log format", varName: "LOG_FORMAT", value: "zq9", want: "text or json"},
@@ -801,7 +804,7 @@ func TestLogAttrs(t *testing.T) {
 		"port", "port_source", "host", "host_source", "upstream", "health_path",
 		"upstream_timeout", "upstream_cmd", "upstream_dir", "upstream_stop_timeout", "upstream_max_backoff",
 		"required_env", "cors_origins", "cors_credentials", "trusted_proxies",
-		"max_body_bytes", "buffer_body_bytes", "body_read_timeout", "hold_timeout", "hold_max",
+		"max_body_bytes", "buffer_body_bytes", "body_read_timeout", "hold_timeout", "hold_max", "upstream_concurrency",
 		"log_level", "log_format", "log_client_addr", "shutdown_timeout", "metrics_addr",
 	}
 	if !slices.Equal(keys, wantKeys) {
@@ -840,5 +843,35 @@ func TestErrorJoinsProblems(t *testing.T) {
 	e := &Error{Problems: []string{"PORT: a", "HOST: b"}}
 	if got, want := e.Error(), "PORT: a\nHOST: b"; got != want {
 		t.Errorf("Error(): got %q, want %q", got, want)
+	}
+}
+
+// TestConcurrency: UPSTREAM_CONCURRENCY reads auto (the default, any case) as 0 and a number as
+// itself.
+func TestConcurrency(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, value string
+		want        Concurrency
+	}{
+		{"default", "", 0},
+		{"auto", "AUTO", 0},
+		{"fixed", " 2 ", 2},
+		{"most", "1000", 1000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"UPSTREAM_URL": "http://127.0.0.1:8000"}
+			if tt.value != "" {
+				env["UPSTREAM_CONCURRENCY"] = tt.value
+			}
+			c, err := Load(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.UpstreamConcurrency != tt.want || (tt.want == 0) != (c.UpstreamConcurrency.String() == "auto") {
+				t.Errorf("got %v (%s), want %d", int(c.UpstreamConcurrency), c.UpstreamConcurrency, tt.want)
+			}
+		})
 	}
 }
