@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/gate"
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/gateway/supervise"
 )
@@ -23,6 +24,8 @@ type answers struct {
 	startedAt time.Time
 	now       func() time.Time
 	page      *template.Template // the status page; see newStatusPage
+	// queue reports the line in front of the upstream (gate.Gate.Snapshot); nil = none shown.
+	queue func() gate.Snapshot
 }
 
 const setSecretsHint = "Set them in the Space's Settings -> Variables and secrets; the Space restarts by itself."
@@ -87,10 +90,12 @@ type notReadyBody struct {
 	State      health.State `json:"state"`
 	RetryAfter int          `json:"retry_after"`
 	RequestID  string       `json:"request_id,omitempty"`
+	Reason     gate.Outcome `json:"reason,omitempty"` // busy answers: why (busy, edge_cut, overflow, timed_out)
 	Missing    []string     `json:"missing,omitempty"`
 	CrashLoop  *crashLoop   `json:"crash_loop,omitempty"`
 	Hint       string       `json:"hint,omitempty"`
 	Process    *childInfo   `json:"process,omitempty"`
+	Queue      *queueInfo   `json:"queue,omitempty"`
 }
 
 // childInfo is the part of the supervisor's status shown to any client.
@@ -118,6 +123,31 @@ type readyBody struct {
 	CrashLoop   *crashLoop        `json:"crash_loop,omitempty"`
 	Hint        string            `json:"hint,omitempty"`
 	Supervisor  *supervise.Status `json:"supervisor,omitempty"`
+	Queue       *queueInfo        `json:"queue,omitempty"`
+}
+
+// queueInfo is the line in front of the upstream as /ready, the status page and the 503s show
+// it: requests in flight to the upstream and waiting, the limit and how it is set, and the
+// estimated time for the line to drain.
+type queueInfo struct {
+	InFlight      int     `json:"in_flight"`
+	Waiting       int     `json:"waiting"`
+	Limit         int     `json:"limit"`
+	Adaptive      bool    `json:"adaptive"`
+	Streams       int     `json:"open_streams"`
+	EstimatedWait float64 `json:"estimated_wait_seconds"`
+}
+
+// queueInfo returns the line's state, or nil when the answers have no line to show.
+func (a *answers) queueInfo() *queueInfo {
+	if a.queue == nil {
+		return nil
+	}
+	s := a.queue()
+	return &queueInfo{
+		InFlight: s.InFlight, Waiting: s.Waiting, Limit: s.Limit, Adaptive: s.Adaptive, Streams: s.Streams,
+		EstimatedWait: s.Wait.Round(100 * time.Millisecond).Seconds(),
+	}
 }
 
 // message says in one sentence why requests are turned away.
@@ -168,6 +198,7 @@ func (a *answers) notReady(snap health.Snapshot, requestID string) notReadyBody 
 		RetryAfter: a.retryAfter(),
 		RequestID:  requestID,
 		Process:    a.childInfo(),
+		Queue:      a.queueInfo(),
 	}
 	if snap.State == health.Misconfigured {
 		body.Missing, body.Hint = snap.Missing, setSecretsHint
@@ -187,8 +218,62 @@ func (a *answers) writeNotReady(w http.ResponseWriter, r *http.Request, requestI
 		snap = health.Snapshot{State: health.Unavailable}
 	}
 	body := a.notReady(snap, requestID)
+	if wantsEventStreamAnswer(r) {
+		writeRetryStream(w, r, "unavailable", body.RetryAfter, body)
+		return
+	}
 	w.Header().Set("Retry-After", strconv.Itoa(body.RetryAfter))
 	writeJSON(w, r, http.StatusServiceUnavailable, body)
+}
+
+// busyRetryAfter is the Retry-After of a busy answer before the line has an estimate (no
+// request has finished yet): short, since the line was only just formed.
+const busyRetryAfter = 2
+
+// writeBusy answers 503 for a request the line refused while the upstream is up but busy
+// (ref.Overload): at once when its expected wait was longer than it may wait, with Retry-After
+// from the line's estimated drain time, the state (ready) and the reason.
+func (a *answers) writeBusy(w http.ResponseWriter, r *http.Request, requestID string, ref *gate.Refusal) {
+	retry := ref.RetryAfter
+	if retry <= 0 {
+		retry = busyRetryAfter
+	}
+	msg := "the service is busy; retry after the number of seconds in Retry-After"
+	if ref.Outcome == gate.Cut {
+		msg = "the service is too busy to answer before the connection's time limit; retry after the number of seconds in Retry-After"
+	}
+	body := notReadyBody{Error: msg, State: a.readiness.State(), Reason: ref.Outcome, RetryAfter: retry,
+		RequestID: requestID, Queue: a.queueInfo()}
+	if wantsEventStreamAnswer(r) {
+		writeRetryStream(w, r, "busy", retry, body)
+		return
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	writeJSON(w, r, http.StatusServiceUnavailable, body)
+}
+
+// wantsEventStreamAnswer reports whether a turned-away request gets its answer as an event
+// stream: a GET asking for text/event-stream, as a browser's EventSource sends it.
+func wantsEventStreamAnswer(r *http.Request) bool {
+	return r.Method == http.MethodGet && acceptsEventStream(r)
+}
+
+// writeRetryStream answers a request for an event stream that the gateway turns away (not
+// ready, busy) as one the client reconnects from: 200 text/event-stream with a retry: field
+// (Retry-After in milliseconds), one event named ev carrying the usual JSON, then the end. A
+// browser's EventSource closes for good on any other answer (the HTML standard "fails the
+// connection" on a status other than 200 or another content type), while the end of a 200
+// stream makes it reconnect after the retry time, by itself. Retry-After is sent too, for
+// clients that read it.
+func writeRetryStream(w http.ResponseWriter, r *http.Request, ev string, retryAfter int, body any) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("Retry-After", strconv.Itoa(retryAfter))
+	w.WriteHeader(http.StatusOK)
+	data, _ := json.Marshal(body)
+	_, _ = fmt.Fprintf(w, "retry: %d\nevent: %s\ndata: %s\n\n", retryAfter*1000, ev, data)
 }
 
 // writeError answers a fixed error message as JSON.
@@ -213,6 +298,7 @@ func (a *answers) writeReady(w http.ResponseWriter, r *http.Request) {
 		st := a.child()
 		body.Supervisor = &st
 	}
+	body.Queue = a.queueInfo()
 	code := http.StatusOK
 	if !body.Ready {
 		code = http.StatusServiceUnavailable
