@@ -28,7 +28,7 @@ import socket
 import sys
 import tempfile
 
-from . import HfgateNotFound, find_hfgate_bin, platforms
+from . import HfgateNotFound, find_hfgate_bin, platforms, zerogpu
 
 __all__ = ["run", "environment", "new"]
 
@@ -52,19 +52,23 @@ def _fail(prefix, message, code):
 # ---- run: the Space's process ----
 
 
-def run(app="main:app", backend="backend"):
+def run(app="main:app", backend="backend", gpu=None):
     """Replaces this Python process with hfgate serving the ASGI app ``app`` from ``backend``.
 
     ``backend`` is relative to the folder of the file that calls ``run`` (the Space's
-    ``app.py``), wherever the runtime runs it from; an absolute path is taken as it is. On a
-    problem it writes one line starting ``app.py:`` to stderr and exits 1. It returns only if
-    ``os.execve`` does, which it does not.
+    ``app.py``), wherever the runtime runs it from; an absolute path is taken as it is. ``gpu``
+    names the backend module(s) with ``@spaces.GPU`` functions when they are not in the app's
+    own module: on ZeroGPU hardware the start-up report is sent for them before hfgate starts
+    (hfgate.zerogpu). On a problem it writes one line starting ``app.py:`` to stderr and exits
+    1. It returns only if ``os.execve`` does, which it does not.
     """
     caller = sys._getframe(1).f_globals.get("__file__")
     here = os.path.dirname(os.path.abspath(caller)) if caller else os.getcwd()
     try:
         binary, env = prepare(app, os.path.join(here, backend), os.environ)
-    except SpaceError as e:
+        zerogpu.startup(app, os.path.abspath(os.path.join(here, backend)), gpu, os.environ,
+                        log=lambda line: sys.stderr.write("app.py: " + line + "\n"))
+    except (SpaceError, zerogpu.ZeroGPUError) as e:
         _fail("app.py", str(e), 1)
     sys.stdout.flush()
     sys.stderr.flush()
