@@ -38,7 +38,7 @@ VENDOR_BINARY ?=
 .PHONY: help build run deps test check fmt vet staticcheck bench bench-micro bench-build bench-profile clean release release-notes wheel binaries space test-faults fuzz check-platforms lint-workflows
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build ./bin/hfgate
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
