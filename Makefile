@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/hfgate
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 # Version stamp for `hfgate --version` (see main.go): `git describe --tags --dirty`, and before
 # the first tag the same form counted from the first commit (v0.0.0-N-gCOMMIT), so that the
 # wheel's PEP 440 version (python/build_wheel.py --pep440) can always be derived from it.
@@ -19,10 +20,13 @@ OUT ?= dist/space
 # The interpreter for the wheel build and make space (Debian's, with python3-wheel), not a
 # pyenv python3 that may come first on PATH.
 PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
-# make wheel: the folder and the architectures (GOARCH) to build wheels for.
+# make wheel: the folder, and the platforms (GOOS/GOARCH) to build a binary and a wheel for; the
+# py3-none-any wheel (no binary) is always built too. make release: its folder, which holds
+# exactly what the release workflow (.github/workflows/release.yml) uploads.
 DIST ?= dist
-WHEEL_ARCHES ?= amd64 arm64
-WHEEL_LICENSE ?= UNLICENSED
+WHEEL_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+WHEEL_LICENSE ?= Apache-2.0
+RELEASE_DIR ?= $(DIST)/release
 # The wheel's version, and how make space's requirements.txt asks for hfgate.
 PY_VERSION = $(shell $(PYTHON) python/build_wheel.py --pep440 '$(VERSION)')
 HFGATE_REQUIREMENT ?= $(if $(VENDOR_BINARY),,hfgate==$(PY_VERSION))
@@ -31,10 +35,10 @@ VENDOR_BINARY ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run deps test test-unit check lint gofmt fmt vet staticcheck bench bench-micro bench-build bench-profile clean release wheel binaries space test-faults fuzz
+.PHONY: help build run deps test test-unit check lint gofmt fmt vet staticcheck bench bench-micro bench-build bench-profile clean release release-notes wheel binaries space test-faults fuzz check-platforms lint-workflows
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build ./bin/hfgate
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -100,6 +104,23 @@ staticcheck: ## staticcheck with staticcheck.conf, both modules (fetched through
 	$(GO) run $(STATICCHECK) ./...
 	cd bench && $(GO) run $(STATICCHECK) ./...
 
+# The macOS build: the wheels carry darwin binaries, so every package, tests included, must build,
+# vet and pass staticcheck for GOOS=darwin too (what is Linux-only has a _darwin.go twin).
+# staticcheck is installed for this machine into bin/ first: `go run` would build it for darwin.
+check-platforms: ## GOOS=darwin, arm64 and amd64: go build, go vet and staticcheck of every package
+	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
+	for arch in arm64 amd64; do \
+		echo "check-platforms: darwin/$$arch"; \
+		export GOOS=darwin GOARCH=$$arch CGO_ENABLED=0; \
+		$(GO) build ./... && $(GO) vet ./... && ./bin/staticcheck ./... || exit 1; \
+	done
+
+# actionlint also runs shellcheck on the workflows' run: scripts when shellcheck is installed
+# (.ci/deps installs it).
+lint-workflows: ## actionlint on .github/workflows (fetched through the Go module proxy)
+	@command -v shellcheck >/dev/null || echo "lint-workflows: shellcheck is not installed; run: scripts are not checked (apt-get install shellcheck)" >&2
+	$(GO) run $(ACTIONLINT)
+
 # The benchmark harness is its own Go module (bench/go.mod), so gonum/plot and benchstat stay
 # out of the gateway's go.mod. BENCH_FLAGS adds harness flags (see bin/hfbench -h).
 BENCH_FLAGS ?=
@@ -125,22 +146,34 @@ bench-micro: ## hot-path Go microbenchmarks with -benchmem; output in bin/bench-
 	$(GO) test -run '^$$' -bench . -benchmem -count $(MICRO_COUNT) ./gateway/ ./middleware/ | tee bin/bench-micro.txt
 	@echo "compare two runs: cd bench && $(GO) tool benchstat ../OLD.txt ../bin/bench-micro.txt"
 
-binaries: # static linux binaries for WHEEL_ARCHES in DIST (hfgate-linux-GOARCH)
-	mkdir -p $(DIST) && rm -f $(DIST)/hfgate-linux-*
-	for arch in $(WHEEL_ARCHES); do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
-			-o $(DIST)/hfgate-linux-$$arch . || exit 1; \
+binaries: # static binaries for WHEEL_PLATFORMS in DIST (hfgate-GOOS-GOARCH)
+	mkdir -p $(DIST) && rm -f $(DIST)/hfgate-linux-* $(DIST)/hfgate-darwin-*
+	for p in $(WHEEL_PLATFORMS); do \
+		CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
+			-o $(DIST)/hfgate-$${p%/*}-$${p#*/} . || exit 1; \
 	done
 
-wheel: binaries ## platform wheels in ./dist: hfgate-VERSION-py3-none-manylinux_2_17_ARCH.musllinux_1_2_ARCH.whl
+wheel: binaries ## a wheel per WHEEL_PLATFORMS (Linux and macOS, amd64 and arm64) and the py3-none-any wheel, in ./dist
 	rm -f $(DIST)/hfgate-*.whl
-	for arch in $(WHEEL_ARCHES); do \
-		$(PYTHON) python/build_wheel.py --binary $(DIST)/hfgate-linux-$$arch --arch $$arch \
+	for p in $(WHEEL_PLATFORMS); do \
+		$(PYTHON) python/build_wheel.py --binary $(DIST)/hfgate-$${p%/*}-$${p#*/} --os $${p%/*} --arch $${p#*/} \
 			--version '$(VERSION)' --license '$(WHEEL_LICENSE)' --out $(DIST) || exit 1; \
 	done
+	$(PYTHON) python/build_wheel.py --any --version '$(VERSION)' --license '$(WHEEL_LICENSE)' --out $(DIST)
 
-release: wheel ## static linux/amd64 and linux/arm64 binaries and wheels with SHA256SUMS in ./dist
-	cd $(DIST) && rm -f SHA256SUMS && sha256sum hfgate-linux-* hfgate-*.whl > SHA256SUMS && cat SHA256SUMS
+release: ## every binary and wheel with SHA256SUMS in RELEASE_DIR (dist/release): what the release workflow uploads
+	rm -rf $(RELEASE_DIR)
+	$(MAKE) --no-print-directory wheel DIST=$(RELEASE_DIR) WHEEL_PLATFORMS='linux/amd64 linux/arm64 darwin/amd64 darwin/arm64'
+	cd $(RELEASE_DIR) && sums=$$(sha256sum -- * 2>/dev/null || shasum -a 256 -- *) && \
+		printf '%s\n' "$$sums" > SHA256SUMS && cat SHA256SUMS
+
+# The CHANGELOG.md section of VERSION's release (its heading "## [X.Y.Z] - date" without the
+# v): the release workflow's notes. No such section fails, so a tag cannot go out undescribed.
+CHANGELOG ?= CHANGELOG.md
+release-notes: ## print CHANGELOG's section for VERSION (a tag: make release-notes VERSION=v1.2.3)
+	@v=$$($(PYTHON) python/build_wheel.py --pep440 '$(VERSION)') && \
+	awk -v v="$$v" 'index($$0, "## [" v "]") == 1 { found = 1; next } /^## \[|^\[[^]]+\]: / { if (found) exit } found { print } \
+		END { if (!found) { print "release-notes: $(CHANGELOG) has no \"## [" v "]\" section" > "/dev/stderr"; exit 1 } }' $(CHANGELOG)
 
 # make space: one implementation, hfgate.space's `new` (python -m hfgate.space new), run from
 # this checkout; `new` warns when the requirement is one no package index serves. VENDOR_BINARY=1 builds the linux/amd64 binary (what Spaces run) and carries it.

@@ -11,9 +11,11 @@
 //   - soak_test.go: a mixed load for HFGATE_SOAK, then leaks checked;
 //   - space_test.go: the folder `make space` writes, run as a Hugging Face Space runs it, and
 //     the launcher (hfgate.space) on its own;
-//   - wheel_test.go: the wheel `make wheel` writes, read back, installed by pip into fresh
-//     venvs under each install scheme, and the wheel-based Space folder run as root and as
-//     uid 1000 (they also need python3-venv, python3-pip and python3-wheel);
+//   - wheel_test.go: the files `make release` writes (binaries and wheels for Linux and macOS,
+//     the py3-none-any wheel, SHA256SUMS), read back; the wheel for this machine installed by
+//     pip into fresh venvs under each install scheme, the any wheel too, and the wheel-based
+//     Space folder run as root and as uid 1000 (they also need python3-venv, python3-pip and
+//     python3-wheel);
 //   - browser_test.go: Debian's Chromium through the example chat page (examples/frontend).
 //
 // There is no non-test code: this file is only the package's documentation. Paths to the

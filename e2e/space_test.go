@@ -531,7 +531,7 @@ func TestSpaceLauncherFails(t *testing.T) {
 		{name: "missing", binary: nil, want: "hfgate binary not found; looked in: "},
 		{name: "other architecture", binary: elfHeader(other), want: "bin/hfgate is built for "},
 		{name: "git lfs pointer", binary: []byte("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 10940578\n"), want: "Git LFS pointer"},
-		{name: "not an executable", binary: []byte("<html>404</html>\n"), want: "is not a Linux executable"},
+		{name: "not an executable", binary: []byte("<html>404</html>\n"), want: "is not a Linux or macOS executable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

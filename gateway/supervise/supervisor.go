@@ -47,8 +47,9 @@ const (
 // of a server) is killed with SIGKILL before the next attempt, so orphans
 // cannot keep holding the port or the output pipes.
 //
-// Supervisor is Linux-only (it relies on Pdeathsig and waitid). Set the
-// fields, then call Run once; Status may be called from any goroutine.
+// Supervisor runs on Linux and macOS (proc_linux.go, proc_darwin.go: on
+// macOS a child outlives a gateway killed with SIGKILL). Set the fields,
+// then call Run once; Status may be called from any goroutine.
 type Supervisor struct {
 	// Args is the command line: Args[0] is the program (looked up in the
 	// gateway's own PATH when it has no slash), the rest its arguments.
@@ -539,20 +540,10 @@ func startChild(ctx context.Context, s *Supervisor, cfg settings) (*childProcess
 	cmd := exec.Command(s.Args[0], s.Args[1:]...)
 	cmd.Dir = s.Dir
 	cmd.Env = s.Env
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Own group: signals reach the child's own children too, and the
-		// group can be killed as a whole.
-		Setpgid: true,
-		// If the gateway dies without stopping the child (SIGKILL, crash),
-		// the kernel kills the child instead of leaving it holding the port.
-		// Caveat: Linux sends this signal when the *thread* that forked the
-		// child exits, not the process. The Go runtime never ends its
-		// threads, except when a goroutine locked with runtime.LockOSThread
-		// returns without unlocking: so Start must not run on such a
-		// goroutine, or the child would be killed when it returns. Also,
-		// the setting is not inherited by grandchildren.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	// Own process group (signals reach the child's own children too, and the
+	// group can be killed as a whole), and on Linux a parent-death signal:
+	// see childAttr in proc_linux.go and proc_darwin.go.
+	cmd.SysProcAttr = childAttr()
 
 	// Our own pipes, not cmd.StdoutPipe: Wait must reap the child as soon
 	// as it exits, while a grandchild may still hold the pipes open. The
@@ -617,17 +608,10 @@ func relayPipe(ctx context.Context, logger *slog.Logger, r io.Reader, stream str
 // process group: those processes have lost their parent and would otherwise
 // keep the port and the output pipes.
 func (c *childProcess) wait() {
-	// Wait for the exit but leave the child a zombie (WNOWAIT): while it is
-	// unreaped its PID, which is also the group ID, cannot be reused, so
-	// signalling the group cannot hit an unrelated process.
-	var info unix.Siginfo
-	var err error
-	for {
-		err = unix.Waitid(unix.P_PID, c.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
+	// Wait for the exit but leave the child a zombie: while it is unreaped
+	// its PID, which is also the group ID, cannot be reused, so signalling
+	// the group cannot hit an unrelated process.
+	err := awaitExit(c.pid)
 	c.mu.Lock()
 	if err == nil {
 		_ = unix.Kill(-c.pid, unix.SIGKILL)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // supervised is a Supervisor under test with its events turned into channels.
@@ -148,55 +145,6 @@ func (sv *supervised) WaitLine(t *testing.T, prefix string) string {
 		return r.Msg == "upstream" && strings.HasPrefix(line, prefix)
 	})
 	return strings.TrimPrefix(r.Attrs["line"].(string), prefix)
-}
-
-// awaitGone waits until the process behind pidfd (opened with pidfdOf while
-// it surely ran) has exited, and checks that kill(pid, 0) no longer finds a
-// live process.
-func awaitGone(t *testing.T, pid, pidfd int) {
-	t.Helper()
-	// A pidfd becomes readable when the process exits, whoever reaps it.
-	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, 10_000)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil || n == 0 {
-			t.Fatalf("process %d still running 10s after Run returned (poll: %v)", pid, err)
-		}
-		break
-	}
-	// An orphan is reaped by init, not by us: until then it is a zombie,
-	// which has exited but still answers kill(pid, 0).
-	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) && procState(pid) != "Z" {
-		t.Errorf("kill(%d, 0): got %v (state %q), want ESRCH or a zombie", pid, err, procState(pid))
-	}
-}
-
-// pidfdOf opens a pidfd for a live process; it is closed at the end of the test.
-func pidfdOf(t *testing.T, pid int) int {
-	t.Helper()
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		t.Fatalf("pidfd_open(%d): %v", pid, err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	return fd
-}
-
-// procState returns the state letter from /proc/<pid>/stat, or "" if gone.
-func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
 }
 
 // jsonObject marshals v and decodes it again as a JSON object, to check the
@@ -449,7 +397,7 @@ func TestSupervisorStopSignalsWholeGroup(t *testing.T) {
 	pid := sv.Start(t)
 	gc := parsePID(t, sv.WaitLine(t, "grandchild "))
 	sleeper := parsePID(t, sv.WaitLine(t, "sleeper "))
-	gcfd, sleeperfd := pidfdOf(t, gc), pidfdOf(t, sleeper)
+	gcw, sleeperw := watchProc(t, gc), watchProc(t, sleeper)
 
 	sv.Stop(t)
 	ev := sv.Exit(t)
@@ -466,8 +414,8 @@ func TestSupervisorStopSignalsWholeGroup(t *testing.T) {
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("kill(%d, 0) after Run: got %v, want ESRCH", pid, err)
 	}
-	awaitGone(t, gc, gcfd)
-	awaitGone(t, sleeper, sleeperfd)
+	gcw.awaitGone(t)
+	sleeperw.awaitGone(t)
 	if st := sv.s.Status(); st.State != Stopped || st.PID != 0 {
 		t.Errorf("got status %+v after Run, want stopped without pid", st)
 	}
@@ -480,7 +428,7 @@ func TestSupervisorStopKillsAfterTimeout(t *testing.T) {
 	sv := superviseScript(t, script, func(s *Supervisor) { s.StopTimeout = 50 * time.Millisecond })
 	pid := sv.Start(t)
 	sleeper := parsePID(t, sv.WaitLine(t, "sleeper "))
-	fd := pidfdOf(t, sleeper)
+	w := watchProc(t, sleeper)
 
 	sv.Stop(t)
 	ev := sv.Exit(t)
@@ -490,7 +438,7 @@ func TestSupervisorStopKillsAfterTimeout(t *testing.T) {
 	sv.logs.Wait(t, "kill warning", func(r logRecord) bool {
 		return r.Msg == "upstream did not stop in time, killing it" && r.Level == slog.LevelWarn
 	})
-	awaitGone(t, sleeper, fd)
+	w.awaitGone(t)
 }
 
 func TestSupervisorKillsOrphansWhenChildExits(t *testing.T) {
@@ -499,12 +447,12 @@ func TestSupervisorKillsOrphansWhenChildExits(t *testing.T) {
 	sv := superviseScript(t, `sleep 1000 & echo sleeper $!; exit 7`, nil)
 	sv.Start(t)
 	sleeper := parsePID(t, sv.WaitLine(t, "sleeper "))
-	fd := pidfdOf(t, sleeper)
+	w := watchProc(t, sleeper)
 	if ev := sv.Exit(t); ev.Code != 7 {
 		t.Errorf("got code %d, want 7", ev.Code)
 	}
 	// The exit is reported once the orphan has released the output pipes.
-	awaitGone(t, sleeper, fd)
+	w.awaitGone(t)
 }
 
 func TestSupervisorRelaysAllOutputBeforeReportingExit(t *testing.T) {
@@ -532,8 +480,8 @@ func TestSupervisorStopsWaitingForEscapedPipeHolder(t *testing.T) {
 	sv := superviseScript(t, script, func(s *Supervisor) { s.StopTimeout = 50 * time.Millisecond })
 	pid := sv.Start(t)
 	escaped := parsePID(t, sv.WaitLine(t, "escaped "))
-	fd := pidfdOf(t, escaped)
-	t.Cleanup(func() { _ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0) })
+	w := watchProc(t, escaped)
+	t.Cleanup(w.kill)
 	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ Standard library only: it runs before, and whatever, the backend's requirements.
 
 import argparse
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -31,7 +30,7 @@ import socket
 import sys
 import tempfile
 
-from . import HfgateNotFound, appcheck, find_hfgate_bin
+from . import HfgateNotFound, appcheck, find_hfgate_bin, platforms, zerogpu
 
 __all__ = ["run", "environment", "new"]
 
@@ -40,10 +39,6 @@ APP_FILE = "app.py"
 
 # A module:attribute ASGI app, as uvicorn takes it, with no path in it.
 _APP_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$")
-
-# ELF e_machine values, by what platform.machine() says.
-_MACHINES = {"x86_64": (62, "amd64"), "amd64": (62, "amd64"), "aarch64": (183, "arm64"), "arm64": (183, "arm64")}
-_ELF_NAMES = {62: "amd64", 183: "arm64", 3: "386", 40: "arm"}
 
 
 class SpaceError(Exception):
@@ -59,20 +54,24 @@ def _fail(prefix, message, code):
 # ---- run: the Space's process ----
 
 
-def run(app="main:app", backend="backend"):
+def run(app="main:app", backend="backend", gpu=None):
     """Replaces this Python process with hfgate serving the ASGI app ``app`` from ``backend``.
 
     ``backend`` is relative to the folder of the file that calls ``run`` (the Space's
-    ``app.py``), wherever the runtime runs it from; an absolute path is taken as it is. On a
-    problem (a ``module:attribute`` the backend does not define, a missing binary) it writes one
-    line starting ``app.py:`` to stderr and exits 1. It returns only if
-    ``os.execve`` does, which it does not.
+    ``app.py``), wherever the runtime runs it from; an absolute path is taken as it is. ``gpu``
+    names the backend module(s) with ``@spaces.GPU`` functions when they are not in the app's
+    own module: on ZeroGPU hardware the start-up report is sent for them before hfgate starts
+    (hfgate.zerogpu). On a problem (a ``module:attribute`` the backend does not define, a
+    missing binary) it writes one line starting ``app.py:`` to stderr and exits 1. It returns
+    only if ``os.execve`` does, which it does not.
     """
     caller = sys._getframe(1).f_globals.get("__file__")
     here = os.path.dirname(os.path.abspath(caller)) if caller else os.getcwd()
     try:
         binary, env = prepare(app, os.path.join(here, backend), os.environ)
-    except SpaceError as e:
+        zerogpu.startup(app, os.path.abspath(os.path.join(here, backend)), gpu, os.environ,
+                        log=lambda line: sys.stderr.write("app.py: " + line + "\n"))
+    except (SpaceError, zerogpu.ZeroGPUError) as e:
         _fail("app.py", str(e), 1)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -122,30 +121,11 @@ def check_app(app, backend_dir):
 
 
 def check_binary(path):
-    """Raises SpaceError unless path is an ELF executable for this machine.
-
-    A binary committed to the Space (make space VENDOR_BINARY=1) can arrive as a Git LFS pointer
-    or be built for another machine; the wheel's binary is the platform pip chose.
-    """
+    """Raises SpaceError unless path is an executable for this machine (platforms.check)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-    except OSError as e:
-        raise SpaceError("cannot read " + path + ": " + e.strerror) from None
-    if head.startswith(b"version https://git-lfs"):
-        raise SpaceError(path + " is a Git LFS pointer, not the binary: install git-lfs (git lfs install) "
-                         "and push again, or install hfgate from requirements.txt instead")
-    if len(head) < 20 or head[:4] != b"\x7fELF":
-        raise SpaceError(path + " is not a Linux executable: rebuild the Space folder with make space")
-    e_machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
-    machine = platform.machine().lower()
-    want = _MACHINES.get(machine)
-    if want is None:
-        raise SpaceError("this machine is " + machine + "; hfgate is built for amd64 and arm64 only")
-    if e_machine != want[0]:
-        built = _ELF_NAMES.get(e_machine, "machine type %d" % e_machine)
-        raise SpaceError(path + " is built for " + built + " but this machine is " + machine
-                         + " (" + want[1] + "): use the " + want[1] + " build")
+        platforms.check(path)
+    except platforms.BinaryError as e:
+        raise SpaceError(str(e)) from None
 
 
 def executable(path):
