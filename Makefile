@@ -88,7 +88,7 @@ fuzz: ## run every fuzz target (go test -list) for FUZZTIME (default 10s); a cra
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-lint: gofmt vet staticcheck ## gofmt, go vet and staticcheck, both modules (the gateway and bench/)
+lint: gofmt vet staticcheck check-platforms lint-workflows ## gofmt, go vet and staticcheck on both modules (the gateway and bench/), the same for macOS, actionlint on the workflows
 
 gofmt: ## fail when a file needs gofmt (make fmt formats them)
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed (make fmt):"; echo "$$out"; exit 1; fi
