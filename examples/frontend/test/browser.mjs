@@ -377,8 +377,9 @@ async function eventsource({ page, step, messages, hold }) {
   await hold("loaded");
   await page.evaluate(listen, { name: "stream", url: streamURL(messages[0]) });
   await heard(page, "stream", "done");
-  // The control: an answer that is not a 200 event stream. No page is needed
-  // to tell whether it is closed for good: readyState CLOSED is final.
+  // The control: an answer that is not a 200 event stream. Nothing needs
+  // waiting out to tell that it is closed for good: readyState CLOSED is
+  // final (the test also counts its requests at its end).
   await page.evaluate(listen, { name: "control", url: new URL("/chat/nowhere", opts.api).href });
   await heard(page, "control", "error", 2);
   return { ok: true };
