@@ -603,6 +603,10 @@ type browserResult struct {
 	Ready    int            `json:"ready"`
 	Outcomes []browserEntry `json:"outcomes"`
 
+	// eventsource, eventsource_crash: per EventSource the page opened (see
+	// browser.mjs's listen), every event it fired.
+	EventSources map[string][]esRecord `json:"eventSources"`
+
 	Console        []string `json:"console"`
 	PageErrors     []string `json:"pageErrors"`
 	FailedRequests []string `json:"failedRequests"`
@@ -798,7 +802,11 @@ func (d *browserDriver) result(ctx context.Context, t *testing.T, scenario strin
 		t.Fatalf("await the %s result: %v", scenario, ctx.Err())
 	}
 	if res.Error != "" {
-		t.Fatalf("%s: %s\nscreenshots: %q", scenario, res.Error, res.Screenshots)
+		var sources string
+		if len(res.EventSources) > 0 {
+			sources = fmt.Sprintf("\nevent sources: %+v", res.EventSources)
+		}
+		t.Fatalf("%s: %s\nscreenshots: %q%s", scenario, res.Error, res.Screenshots, sources)
 	}
 	if len(res.PageErrors) > 0 {
 		t.Errorf("%s: page script errors: %q", scenario, res.PageErrors)

@@ -253,9 +253,26 @@ func (a *answers) writeBusy(w http.ResponseWriter, r *http.Request, requestID st
 }
 
 // wantsEventStreamAnswer reports whether a turned-away request gets its answer as an event
-// stream: a GET asking for text/event-stream, as a browser's EventSource sends it.
+// stream: a GET asking for text/event-stream with Cache-Control: no-cache, as a browser's
+// EventSource sends it (the HTML standard gives its request the cache mode no-store, for which
+// fetch adds that header; the web-platform test eventsource-cache-control checks it). A script
+// that reads an event stream with fetch sends Accept alone and keeps the 503, which it retries
+// by Retry-After (examples/frontend/chat.js, fetch-event-source): the stream answer would end
+// its read with no retry.
 func wantsEventStreamAnswer(r *http.Request) bool {
-	return r.Method == http.MethodGet && acceptsEventStream(r)
+	return r.Method == http.MethodGet && acceptsEventStream(r) && asksNoCache(r)
+}
+
+// asksNoCache reports whether the request's Cache-Control names no-cache.
+func asksNoCache(r *http.Request) bool {
+	for _, v := range r.Header["Cache-Control"] {
+		for d := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-cache") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // writeRetryStream answers a request for an event stream that the gateway turns away (not

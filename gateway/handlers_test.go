@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/gate"
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/gateway/supervise"
 )
@@ -179,5 +180,78 @@ func decodeJSON(t *testing.T, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %s: %v", b, err)
+	}
+}
+
+// TestEventStreamAnswers: a turned-away request gets the answer an EventSource reconnects from
+// (200 text/event-stream: retry, one named event, the end) only when it looks like an
+// EventSource's: a GET with Accept text/event-stream and Cache-Control no-cache, the headers
+// Chromium sends. A script's fetch of an event stream, httpx-sse and everything else keep the
+// 503, which they retry by Retry-After; the stream answer would end their read with no retry.
+func TestEventStreamAnswers(t *testing.T) {
+	t.Parallel()
+	eventSource := []string{"Accept", "text/event-stream", "Cache-Control", "no-cache", "Pragma", "no-cache"}
+	tests := []struct {
+		name       string
+		method     string
+		header     []string // key, value pairs
+		busy       bool     // answer as the line's busy refusal, not as not ready
+		wantStream bool
+	}{
+		{name: "EventSource", method: http.MethodGet, header: eventSource, wantStream: true},
+		{name: "EventSource, busy", method: http.MethodGet, header: eventSource, busy: true, wantStream: true},
+		{name: "no-cache among other directives", method: http.MethodGet, header: []string{"Accept", "text/html, text/event-stream", "Cache-Control", "max-age=0, No-Cache"}, wantStream: true},
+		{name: "fetch with Accept only", method: http.MethodGet, header: []string{"Accept", "text/event-stream"}},
+		{name: "fetch with Accept only, busy", method: http.MethodGet, header: []string{"Accept", "text/event-stream"}, busy: true},
+		{name: "httpx-sse", method: http.MethodGet, header: []string{"Accept", "text/event-stream", "Cache-Control", "no-store"}},
+		{name: "no-cache without Accept", method: http.MethodGet, header: []string{"Cache-Control", "no-cache"}},
+		{name: "POST", method: http.MethodPost, header: eventSource},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			clock := func() time.Time { return start }
+			a := &answers{
+				readiness: health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler), Now: clock}),
+				startedAt: start, now: clock, page: newStatusPage(),
+			}
+			req := httptest.NewRequest(tt.method, "/chat/stream", nil)
+			for i := 0; i+1 < len(tt.header); i += 2 {
+				req.Header.Set(tt.header[i], tt.header[i+1])
+			}
+			rec := httptest.NewRecorder()
+			event, retry := "unavailable", 5 // a first cold start: no start-up seen, 5 s guessed
+			if tt.busy {
+				event, retry = "busy", 7
+				a.writeBusy(rec, req, "rid", &gate.Refusal{Outcome: gate.Busy, Overload: true, RetryAfter: retry})
+			} else {
+				a.writeNotReady(rec, req, "rid")
+			}
+
+			if got := rec.Header().Get("Retry-After"); got != strconv.Itoa(retry) {
+				t.Errorf("Retry-After: got %q, want %d", got, retry)
+			}
+			if !tt.wantStream {
+				if rec.Code != http.StatusServiceUnavailable || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+					t.Fatalf("got %d %q, want 503 application/json", rec.Code, rec.Header().Get("Content-Type"))
+				}
+				return
+			}
+			if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("got %d %q, want 200 text/event-stream", rec.Code, rec.Header().Get("Content-Type"))
+			}
+			prefix := "retry: " + strconv.Itoa(retry*1000) + "\nevent: " + event + "\ndata: "
+			body := rec.Body.String()
+			data, ok := strings.CutPrefix(body, prefix)
+			if !ok || !strings.HasSuffix(data, "\n\n") || strings.Count(data, "\n") != 2 {
+				t.Fatalf("body %q, want %q, one line of JSON and a blank line", body, prefix)
+			}
+			var got notReadyBody
+			decodeJSON(t, []byte(data), &got)
+			if got.RetryAfter != retry || got.RequestID != "rid" || got.State != health.Starting {
+				t.Errorf("event data: got retry_after %d, request_id %q, state %q; want %d, rid, starting", got.RetryAfter, got.RequestID, got.State, retry)
+			}
+		})
 	}
 }

@@ -37,11 +37,11 @@ async function fetchWithRetry(url, init = {}, { maxAttempts = 10, onWait = () =>
 // readEvents reads a text/event-stream body and calls onEvent({event, data})
 // for each event as soon as its closing blank line arrives.
 //
-// Why not EventSource: it can only GET, cannot set headers, and when the
-// answer is not a 200 event stream (a cold gateway's 503) it closes for good
-// without retrying, and hides the status, Retry-After and X-Request-ID from
-// script. fetch gives all of those, and its body reader hands over bytes as
-// they arrive, so tokens render one by one.
+// Why not EventSource: it can only GET, cannot set headers, and hides the
+// status, Retry-After and X-Request-ID from script (while the backend is cold,
+// hfgate answers it with an event stream it reconnects from; a fetch like the
+// one below gets the 503). fetch gives all of those, and its body reader hands
+// over bytes as they arrive, so tokens render one by one.
 async function readEvents(body, onEvent) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";

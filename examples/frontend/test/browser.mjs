@@ -32,6 +32,17 @@
 //   crash       stream messages[0]; hold "streaming" after two tokens (the
 //               test crashes the backend); wait for the page to report the
 //               cut-off stream, then stream messages[1] through the restart.
+//   eventsource hold "loaded"; then open an EventSource on /chat/stream for
+//               messages[0] and wait for the backend's "done" event: the page
+//               meets the cold gateway and only records what the EventSource
+//               does (see listen); reconnecting is the browser's own. Then, as
+//               a control, an EventSource on a path the backend answers 404,
+//               which the browser must close for good.
+//   eventsource_crash
+//               open an EventSource on /chat/stream for messages[0]; hold
+//               "streaming" after two tokens (the test kills the backend);
+//               wait for a "done" event, which only a stream opened by the
+//               browser's own reconnect can bring.
 //
 // Every scenario leaves <shots>/<scenario>.png, taken as it ends (also when it
 // fails). Page-side timings come from a MutationObserver installed before
@@ -48,7 +59,8 @@ import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
 
 const usage = "usage: node browser.mjs --api URL --plan JSON [--together] [--timeout MS] [--profile DIR] " +
-  "[--chromium PATH] [--shots DIR]\n  plan: [{\"scenario\": \"cold|statuspage|stream|disallowed|crash\", " +
+  "[--chromium PATH] [--shots DIR]\n  plan: [{\"scenario\": " +
+  "\"cold|statuspage|stream|disallowed|crash|eventsource|eventsource_crash\", " +
   "\"page\": URL, \"messages\": [TEXT, ...]}, ...]";
 
 // Flags for a quiet, reproducible headless run that phones nobody: no
@@ -64,7 +76,7 @@ const chromiumArgs = [
   "--disable-sync",
 ];
 
-const scenarios = { cold, statuspage, stream, disallowed, crash };
+const scenarios = { cold, statuspage, stream, disallowed, crash, eventsource, eventsource_crash };
 
 // observe runs in the page before its own scripts (addInitScript) and
 // records, as they happen, the status line's texts and the last bot reply's
@@ -179,6 +191,7 @@ async function runStep(context, step, launch) {
   result.browser = context.browser()?.version();
   result.observed ??= await page.evaluate(() => window.observed).catch(() => undefined);
   result.chatLog ??= await page.evaluate(() => window.chatLog).catch(() => undefined);
+  result.eventSources ??= await page.evaluate(() => window.eventSources).catch(() => undefined);
   await shot(step.scenario);
   await page.close().catch(() => {});
   report({ scenario: step.scenario, ...result, ...seen });
@@ -323,6 +336,62 @@ async function crash({ page, step, messages, hold }) {
   if (afterCrash.kind !== "error") return { ok: false, shown: await shown(page) };
   const entries = await chat(page, messages[1], true);
   return { ok: outcome(entries)?.kind === "done", shown: await shown(page) };
+}
+
+// listen runs in the page: it opens an EventSource on url and records in
+// window.eventSources[name] every event the EventSource fires (open, message,
+// error and the named events the gateway and the backend send), with the
+// readyState it has then and the page's clock (performance.now) and the wall
+// clock (Date.now, to set beside the gateway's log). The page does nothing
+// else with it but close it on the backend's last event, "done", as an app
+// would: every reconnect is the browser's own.
+function listen({ name, url }) {
+  const log = [];
+  (window.eventSources ??= {})[name] = log;
+  const source = new EventSource(url);
+  const record = (e) => {
+    log.push({ type: e.type, t: performance.now(), wall: Date.now(), readyState: source.readyState, data: e.data });
+    if (e.type === "done") source.close();
+  };
+  for (const type of ["open", "message", "error", "unavailable", "busy", "done"]) {
+    source.addEventListener(type, record);
+  }
+}
+
+// streamURL is the gateway's /chat/stream for message.
+function streamURL(message) {
+  const url = new URL("/chat/stream", opts.api);
+  url.searchParams.set("message", message);
+  return url.href;
+}
+
+// heard waits until the page's EventSource name has fired an event of type,
+// with readyState state if given.
+function heard(page, name, type, state) {
+  return page.waitForFunction(({ name, type, state }) => (window.eventSources?.[name] ?? [])
+    .some((e) => e.type === type && (state === undefined || e.readyState === state)), { name, type, state });
+}
+
+async function eventsource({ page, step, messages, hold }) {
+  await openChat(page, step);
+  await hold("loaded");
+  await page.evaluate(listen, { name: "stream", url: streamURL(messages[0]) });
+  await heard(page, "stream", "done");
+  // The control: an answer that is not a 200 event stream. Nothing needs
+  // waiting out to tell that it is closed for good: readyState CLOSED is
+  // final (the test also counts its requests at its end).
+  await page.evaluate(listen, { name: "control", url: new URL("/chat/nowhere", opts.api).href });
+  await heard(page, "control", "error", 2);
+  return { ok: true };
+}
+
+async function eventsource_crash({ page, step, messages, hold }) {
+  await openChat(page, step);
+  await page.evaluate(listen, { name: "stream", url: streamURL(messages[0]) });
+  await page.waitForFunction(() => window.eventSources.stream.filter((e) => e.type === "message").length >= 2);
+  await hold("streaming");
+  await heard(page, "stream", "done");
+  return { ok: true };
 }
 
 function report(result) {
