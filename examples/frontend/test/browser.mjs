@@ -284,6 +284,20 @@ async function statuspage({ page, hold }) {
   // status page, the last must be the backend's, reached by the page's own
   // reloads (the driver navigates once).
   const documents = [];
+  // Each document's own clock, kept in the tab's sessionStorage across its reloads: when it
+  // finished loading and when the next navigation began. The meta refresh runs from the first
+  // (the HTML standard: time seconds after the document has completely loaded), and measuring
+  // it in the page leaves out how late Node hears of each response on a busy machine.
+  await page.addInitScript(() => {
+    addEventListener("load", () => {
+      setTimeout(() => {
+        const nav = performance.getEntriesByType("navigation")[0];
+        const docs = JSON.parse(sessionStorage.getItem("hfgate-docs") || "[]");
+        docs.push({ origin: performance.timeOrigin, loaded: performance.timeOrigin + (nav ? nav.loadEventEnd : performance.now()) });
+        sessionStorage.setItem("hfgate-docs", JSON.stringify(docs));
+      });
+    });
+  });
   page.on("response", (r) => {
     if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) {
       documents.push({ t: Date.now(), status: r.status(), contentType: r.headers()["content-type"] ?? "" });
@@ -297,7 +311,9 @@ async function statuspage({ page, hold }) {
   }));
   await page.locator("#backend-page").waitFor();
   const last = await page.evaluate(() => ({ title: document.title, h1: document.querySelector("h1")?.textContent ?? "" }));
-  return { ok: true, first, last, documents };
+  await page.waitForFunction(() => JSON.parse(sessionStorage.getItem("hfgate-docs") || "[]").length >= 2);
+  const clocks = await page.evaluate(() => JSON.parse(sessionStorage.getItem("hfgate-docs") || "[]"));
+  return { ok: true, first, last, documents, clocks };
 }
 
 async function stream({ page, step, messages, shot }) {
