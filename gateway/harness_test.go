@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hfgate/hfgate/config"
-	"github.com/hfgate/hfgate/logging"
 	"github.com/hfgate/hfgate/logging/logtest"
 )
 
@@ -78,9 +76,8 @@ func startGatewayWith(t *testing.T, upstream *httptest.Server, environ map[strin
 		t.Fatalf("config: %v", err)
 	}
 	logs := logtest.NewSink()
-	logger := logging.New(logs, logging.Options{Format: "json", Level: slog.LevelDebug, Secrets: cfg.Secrets})
 	gate := &dialGate{open: open}
-	opts.Logger, opts.DialContext, opts.ProbeInterval = logger, gate.dial, 20*time.Millisecond
+	opts.Logger, opts.DialContext, opts.ProbeInterval = logs.Logger(cfg.Secrets...), gate.dial, 20*time.Millisecond
 	g, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
