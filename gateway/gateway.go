@@ -182,9 +182,6 @@ func childEnv(environ []string) []string {
 	return env
 }
 
-// Readiness returns the gateway's state machine.
-func (g *Gateway) Readiness() *health.Tracker { return g.readiness }
-
 // AccessLine reports whether r is one of the gateway's access lines, which a log writer under
 // pressure drops first: main passes it as logging.Options.Droppable.
 func AccessLine(r slog.Record) bool { return middleware.IsAccessRecord(r) }
