@@ -23,7 +23,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -679,23 +678,9 @@ func TestE2EGatewayKilledTakesChildAlong(t *testing.T) {
 	// linger as a zombie, which holds no port and runs no code.
 	var state string
 	if err := poll(ctx, 20*time.Millisecond, func() bool {
-		state = e2eProcState(pid)
+		state = readProc(pid).state
 		return state == "" || state == "Z" || state == "X"
 	}); err != nil {
 		t.Errorf("child %d still running (state %q) after hfgate was killed", pid, state)
 	}
-}
-
-// e2eProcState returns the state letter of a process from /proc, or "" if it is gone.
-func e2eProcState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	// The state follows the command name, which is in parentheses and may hold spaces.
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2 : i+3]
-	}
-	return ""
 }

@@ -87,36 +87,6 @@ func (o *outcomes) String() string {
 	return strings.TrimSpace(b.String())
 }
 
-// procFDs counts the open file descriptors of pid.
-func procFDs(pid int) int {
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return -1
-	}
-	return len(entries)
-}
-
-// procStatus returns a field of /proc/<pid>/status in kB (VmRSS) or as a number (Threads).
-func procStatus(pid int, field string) int {
-	return statusField(fmt.Sprintf("/proc/%d/status", pid), field)
-}
-
-// statusField reads a number field of a /proc status file (a process's or a thread's); -1 when
-// the file or the field is not there.
-func statusField(path, field string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return -1
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, _ := strconv.Atoi(strings.Fields(rest)[0])
-			return n
-		}
-	}
-	return -1
-}
-
 // loadClient is an HTTP client for load: no proxy, enough idle connections for the workers.
 func loadClient(keepAlive bool) *http.Client {
 	return &http.Client{Transport: &http.Transport{
@@ -223,7 +193,7 @@ func TestFaultCrashUnderLoad(t *testing.T) {
 	})
 	first, _ := g.awaitReady(ctx, 20*time.Millisecond)
 	gwPID := g.cmd.Process.Pid
-	baseFDs, baseRSS := procFDs(gwPID), procStatus(gwPID, "VmRSS")
+	base := readProc(gwPID)
 
 	out := newOutcomes()
 	client := loadClient(true)
@@ -283,12 +253,11 @@ func TestFaultCrashUnderLoad(t *testing.T) {
 	}
 
 	// The gateway closes idle upstream connections after 4 s; the clients' are closed above.
-	var fds int
-	if err := poll(ctx, 100*time.Millisecond, func() bool { fds = procFDs(gwPID); return fds <= baseFDs+2 }); err != nil {
-		t.Errorf("gateway open fds: %d after the load, want back to %d (+2): %v", fds, baseFDs, err)
+	var after procSample
+	if err := poll(ctx, 100*time.Millisecond, func() bool { after = readProc(gwPID); return after.fds <= base.fds+2 }); err != nil {
+		t.Errorf("gateway open fds: %d after the load, want back to %d (+2): %v", after.fds, base.fds, err)
 	}
-	rss := procStatus(gwPID, "VmRSS")
-	t.Logf("gateway fds %d -> %d; RSS %d kB -> %d kB; threads %d", baseFDs, fds, baseRSS, rss, procStatus(gwPID, "Threads"))
+	t.Logf("gateway before the load: %v; after: %v", base, after)
 	if code := g.stop(ctx); code != 0 {
 		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
 	}
@@ -404,7 +373,7 @@ func TestFaultSigtermUnderLoad(t *testing.T) {
 		t.Errorf("exited %v after SIGTERM, want within SHUTDOWN_TIMEOUT (%v) plus the child's stop", exited, shutdown)
 	}
 	if err := syscall.Kill(childPID, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("child %d after the gateway exited: kill -0 = %v (state %q), want gone and reaped", childPID, err, e2eProcState(childPID))
+		t.Errorf("child %d after the gateway exited: kill -0 = %v (state %q), want gone and reaped", childPID, err, readProc(childPID).state)
 	}
 }
 

@@ -18,7 +18,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,22 +43,27 @@ func soakDuration(t *testing.T) time.Duration {
 
 // gauges is one reading of the gateway process.
 type gauges struct {
-	goroutines, fds, rssKB, threads int
+	goroutines int
+	procSample
 }
 
 func (g gauges) String() string {
-	return fmt.Sprintf("goroutines %d, fds %d, RSS %d kB, threads %d", g.goroutines, g.fds, g.rssKB, g.threads)
+	return fmt.Sprintf("goroutines %d, %v", g.goroutines, g.procSample)
 }
 
 // readGauges reads the gateway's goroutines from its metrics listener and the rest from /proc.
 func readGauges(ctx context.Context, metricsURL string, pid int) (gauges, error) {
-	g := gauges{fds: procFDs(pid), rssKB: procStatus(pid, "VmRSS"), threads: procStatus(pid, "Threads")}
-	v, ok, err := scrapeMetric(ctx, metricsURL, "go_goroutines")
-	if err == nil && !ok {
-		err = errors.New("no go_goroutines in the metrics")
+	g := gauges{procSample: readProc(pid)}
+	m, err := scrapeMetrics(ctx, metricsURL)
+	if err != nil {
+		return g, err
+	}
+	v, ok := m.value("go_goroutines")
+	if !ok {
+		return g, errors.New("no go_goroutines in the metrics")
 	}
 	g.goroutines = int(v)
-	return g, err
+	return g, nil
 }
 
 // every calls f every interval until ctx is done, on a goroutine of its own; the returned
@@ -80,30 +84,6 @@ func every(ctx context.Context, interval time.Duration, f func()) <-chan struct{
 		}
 	}()
 	return done
-}
-
-// scrapeMetric reads one series (name and labels, as exposed) from the gateway's metrics
-// listener; ok is false when it is absent.
-func scrapeMetric(ctx context.Context, metricsURL, series string) (v float64, ok bool, err error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
-	// A connection per scrape, so the reading itself leaves nothing open.
-	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
-	if err != nil {
-		return 0, false, fmt.Errorf("scrape metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if s, found := strings.CutPrefix(sc.Text(), series+" "); found {
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				return 0, false, fmt.Errorf("%s %q: %w", series, s, err)
-			}
-			return v, true, nil
-		}
-	}
-	return 0, false, sc.Err()
 }
 
 func TestSoak(t *testing.T) {
@@ -240,10 +220,11 @@ func TestSoak(t *testing.T) {
 	if len(samples) > 1 {
 		t.Logf("RSS samples (kB, every 5 s): first %d, last %d", samples[0].rssKB, samples[len(samples)-1].rssKB)
 	}
-	held, _, err := scrapeMetric(ctx, metricsURL, `hfgate_hold_outcomes_total{outcome="forwarded"}`)
+	m, err := scrapeMetrics(ctx, metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
+	held, _ := m.value("hfgate_hold_outcomes_total", "outcome", "forwarded")
 	t.Logf("kills %d; held and then forwarded: %.0f", kills, held)
 	if kills > 0 && held == 0 {
 		t.Errorf("%d kills but no request was held and forwarded", kills)

@@ -12,7 +12,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -172,30 +171,33 @@ func runSpace(t *testing.T, sr spaceRun) {
 	}
 	// The metrics listener saw it all (counted after each answer, hence the poll).
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
-	var scraped string
-	want := []string{
-		"hfgate_upstream_up 1",
-		`hfgate_requests_total{code="503",kind="plain",method="POST"} 1`,
-		`hfgate_requests_total{code="200",kind="plain",method="POST"} 1`,
-		`hfgate_requests_total{code="200",kind="stream",method="GET"} 1`,
-		"hfgate_upstream_restarts_total 0",
+	want := []struct {
+		name   string
+		labels []string
+		value  float64
+	}{
+		{"hfgate_upstream_up", nil, 1},
+		{"hfgate_requests_total", []string{"code", "503", "kind", "plain", "method", "POST"}, 1},
+		{"hfgate_requests_total", []string{"code", "200", "kind", "plain", "method", "POST"}, 1},
+		{"hfgate_requests_total", []string{"code", "200", "kind", "stream", "method", "GET"}, 1},
+		{"hfgate_upstream_restarts_total", nil, 0},
 	}
+	var missing string
 	if err := poll(ctx, 20*time.Millisecond, func() bool {
-		r, err := g.client.Get(metricsURL)
+		m, err := scrapeMetrics(ctx, metricsURL)
 		if err != nil {
+			missing = err.Error()
 			return false
 		}
-		b, _ := io.ReadAll(r.Body)
-		r.Body.Close()
-		scraped = "\n" + string(b)
 		for _, w := range want {
-			if !strings.Contains(scraped, "\n"+w+"\n") {
+			if v, ok := m.value(w.name, w.labels...); !ok || v != w.value {
+				missing = fmt.Sprintf("%s%q = %v (present: %v), want %v", w.name, w.labels, v, ok, w.value)
 				return false
 			}
 		}
 		return true
 	}); err != nil {
-		t.Errorf("metrics never showed %q: %v; last scrape:\n%s", want, err, scraped)
+		t.Errorf("metrics never showed what they should: %v; last: %s", err, missing)
 	}
 
 	// The backend's own output reaches the log (PYTHONUNBUFFERED), relayed line by line.

@@ -1,0 +1,143 @@
+package e2e
+
+// The harness's view of a running gateway from outside, as an operator reads it: its process
+// (descriptors, memory, threads, state) and its TCP connections through prometheus/procfs, and
+// its metrics listener through Prometheus's own exposition parser.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/procfs"
+)
+
+// procSample is what /proc says of a process at one moment. A figure that could not be read
+// is -1, and the state "" (the process is gone).
+type procSample struct {
+	fds, rssKB, threads int
+	state               string // R, S, Z, ... (proc(5))
+}
+
+func (s procSample) String() string {
+	return fmt.Sprintf("fds %d, RSS %d kB, threads %d", s.fds, s.rssKB, s.threads)
+}
+
+// readProc samples pid.
+func readProc(pid int) procSample {
+	s := procSample{fds: -1, rssKB: -1, threads: -1}
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return s
+	}
+	if st, err := p.Stat(); err == nil {
+		s.state, s.threads, s.rssKB = st.State, st.NumThreads, st.ResidentMemory()>>10
+	}
+	if n, err := p.FileDescriptorsLen(); err == nil {
+		s.fds = n
+	}
+	return s
+}
+
+// establishedTo counts the established TCP connections whose remote end is the loopback port
+// (the gateway's connections to uvicorn), as `ss -tn` does.
+func establishedTo(t *testing.T, port int) int {
+	t.Helper()
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, table := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
+		lines, err := table()
+		if err != nil {
+			t.Fatalf("read the TCP table: %v", err)
+		}
+		for _, l := range lines {
+			if l.RemPort == uint64(port) && l.St == 1 { // 1: TCP_ESTABLISHED
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// statusField reads a number field of a /proc status file (a process's or a thread's); -1 when
+// the file or the field is not there. Only sysmon_test.go's per-thread reading uses it: it
+// goes with that file.
+func statusField(path, field string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			n, _ := strconv.Atoi(strings.Fields(rest)[0])
+			return n
+		}
+	}
+	return -1
+}
+
+// metricFamilies is one scrape of a metrics listener, by metric name.
+type metricFamilies map[string]*dto.MetricFamily
+
+// scrapeMetrics reads the gateway's metrics listener once, on a connection of its own so that
+// the reading leaves nothing open.
+func scrapeMetrics(ctx context.Context, metricsURL string) (metricFamilies, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape metrics: status %d", resp.StatusCode)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mf, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("parse metrics: %w", err)
+	}
+	return mf, nil
+}
+
+// value returns the value of the counter, gauge or untyped series name{labels}, labels given
+// as name, value pairs and matched whole, in any order; ok is false when there is no such
+// series.
+func (m metricFamilies) value(name string, labels ...string) (v float64, ok bool) {
+	want := map[string]string{}
+	for i := 0; i+1 < len(labels); i += 2 {
+		want[labels[i]] = labels[i+1]
+	}
+	for _, s := range m[name].GetMetric() {
+		if len(s.GetLabel()) != len(want) {
+			continue
+		}
+		match := true
+		for _, l := range s.GetLabel() {
+			v, ok := want[l.GetName()]
+			match = match && ok && v == l.GetValue()
+		}
+		switch {
+		case !match:
+		case s.Counter != nil:
+			return s.Counter.GetValue(), true
+		case s.Gauge != nil:
+			return s.Gauge.GetValue(), true
+		case s.Untyped != nil:
+			return s.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
