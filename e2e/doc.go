@@ -3,12 +3,25 @@
 // driven only through its black-box contract (environment, HTTP, signals, log output). Unit
 // tests stay beside the code they test; here live the tests that need real processes:
 //
-//   - harness_test.go: building the binary, starting and stopping gateways, reading their logs;
+//   - the harness, in three files every test runs on: harness_test.go (the binary built once per
+//     run, prerequisites, planted secrets, hfgate processes started and stopped, their output
+//     awaited line by line), harness_client_test.go (requests, the answers checked against the
+//     contract, /ready, the load of the fault and soak tests) and harness_proc_test.go (the
+//     process, its connections and its metrics read from outside, with prometheus/procfs and
+//     Prometheus's exposition parser);
 //   - e2e_test.go: cold start, streaming and WebSockets, crash and restart, bad configuration,
 //     SIGTERM drain, relayed lines and masked secrets;
-//   - faults_test.go, faults_upstream_test.go, fakeupstream_test.go: kill -9 and SIGTERM under
-//     load, and an upstream that misbehaves in ways uvicorn cannot be made to;
+//   - client_test.go: the client address uvicorn sees behind the gateway, with and without a
+//     trusted proxy in front;
+//   - hold_test.go: holding and replay (a poison request never sent again, a refused POST
+//     answered by the restarted backend, a hold that times out);
+//   - bodybuffer_test.go: slow request bodies read whole by the gateway before uvicorn sees a
+//     connection, then 408;
+//   - faults_test.go: kill -9 and SIGTERM under load, restarts a client never sees;
+//   - faults_upstream_test.go: an upstream that misbehaves in ways uvicorn cannot be made to
+//     (fakeUpstream, a scriptable raw TCP server, lives there);
 //   - soak_test.go: a mixed load for HFGATE_SOAK, then leaks checked;
+//   - sysmon_test.go: the runtime setting hfgate restarts itself with, measured;
 //   - space_test.go: the folder `make space` writes, run as a Hugging Face Space runs it, and
 //     the launcher (hfgate.space) on its own;
 //   - wheel_test.go: the wheel `make wheel` writes, read back, installed by pip into fresh

@@ -12,7 +12,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -338,48 +337,6 @@ func TestSpaceNewRejects(t *testing.T) {
 				t.Errorf("OUT was created (%v), want nothing written", err)
 			}
 		})
-	}
-}
-
-func mustReadFile(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// requirePython skips (or in CI fails) the test when /usr/bin/python3 is missing.
-func requirePython(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(e2ePython); err != nil {
-		skipOrFail(t, "space: "+e2ePython+" is not installed")
-	}
-}
-
-// copyTree copies the regular files and folders under src (no __pycache__) to dst.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if d.IsDir() {
-			if d.Name() == "__pycache__" {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy %s to %s: %v", src, dst, err)
 	}
 }
 
