@@ -31,10 +31,11 @@ const (
 )
 
 // Release pace: holdReleaseBatch held requests at once, then the next batch after
-// holdReleaseEvery, in arrival order. That is 1,600 requests a second, a third of what one
-// uvicorn worker serves of the example's /chat on a 2-vCPU machine: the queue stays in hfgate
-// and in order instead of landing in one burst on a backend whose first requests (cold caches,
-// lazy imports) are its slowest, and HOLD_MAX=256 held requests are all sent within 160 ms.
+// holdReleaseEvery, in arrival order: 1,600 requests a second, well below what one uvicorn
+// worker serves of the example's /chat (docs/performance.md, "Figures behind code comments"),
+// so the queue stays in hfgate and in order instead of landing in one burst on a backend whose
+// first requests (cold caches, lazy imports) are its slowest; HOLD_MAX=256 held requests are
+// all sent within 160 ms.
 const (
 	holdReleaseBatch = 8
 	holdReleaseEvery = 5 * time.Millisecond
