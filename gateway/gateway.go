@@ -95,7 +95,6 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 	base, chain := g.newTransport(opts.DialContext)
 	g.proxy = newProxy(proxyConfig{
 		Target:    cfg.UpstreamURL,
-		Trusted:   cfg.TrustedProxies,
 		Transport: chain,
 		Readiness: g.readiness,
 		Logger:    opts.Logger,

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -215,6 +216,13 @@ func (u *upstream) last() *http.Request {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.lastReq
+}
+
+// entered returns r as Gateway.ServeHTTP hands it on, with its flight (the client resolved
+// against trusted), for a test that drives the proxy alone.
+func entered(r *http.Request, trusted []netip.Prefix) *http.Request {
+	f := newFlight(r.Context(), resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], trusted), time.Time{})
+	return r.WithContext(f.withTrace())
 }
 
 func do(t *testing.T, method, url string, header http.Header, body io.Reader) (*http.Response, []byte) {
