@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/hfgate
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 # Version stamp for `hfgate --version` (see main.go): `git describe --tags --dirty`, and before
 # the first tag the same form counted from the first commit (v0.0.0-N-gCOMMIT), so that the
 # wheel's PEP 440 version (python/build_wheel.py --pep440) can always be derived from it.
@@ -19,10 +20,13 @@ OUT ?= dist/space
 # The interpreter for the wheel build and make space (Debian's, with python3-wheel), not a
 # pyenv python3 that may come first on PATH.
 PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
-# make wheel: the folder and the architectures (GOARCH) to build wheels for.
+# make wheel: the folder, and the platforms (GOOS/GOARCH) to build a binary and a wheel for; the
+# py3-none-any wheel (no binary) is always built too. make release: its folder, which holds
+# exactly what the release workflow (.github/workflows/release.yml) uploads.
 DIST ?= dist
-WHEEL_ARCHES ?= amd64 arm64
-WHEEL_LICENSE ?= UNLICENSED
+WHEEL_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+WHEEL_LICENSE ?= Apache-2.0
+RELEASE_DIR ?= $(DIST)/release
 # The wheel's version, and how make space's requirements.txt asks for hfgate.
 PY_VERSION = $(shell $(PYTHON) python/build_wheel.py --pep440 '$(VERSION)')
 HFGATE_REQUIREMENT ?= $(if $(VENDOR_BINARY),,hfgate==$(PY_VERSION))
@@ -31,10 +35,10 @@ VENDOR_BINARY ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run deps test check fmt vet staticcheck bench bench-micro bench-build bench-profile clean release wheel binaries space test-faults fuzz
+.PHONY: help build run deps test test-unit check lint gofmt fmt vet staticcheck bench bench-micro bench-build bench-profile clean release release-notes wheel binaries space test-faults fuzz check-platforms lint-workflows
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build ./bin/hfgate
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -49,41 +53,73 @@ run: build ## run hfgate on :7860 supervising the example FastAPI chatbot
 deps: ## install test dependencies (Debian packages, playwright-core from npm)
 	bash .ci/deps
 
-test: deps ## the whole test suite: formatting, vet, race-enabled unit, end-to-end and browser tests
-	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+test: deps ## the whole test suite: race-enabled unit and end-to-end tests (real uvicorn, Chromium, wheel), faults, soak, fuzz
 	$(GO) test -race -count=1 ./...
+	cd bench && $(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory test-faults fuzz
+
+test-unit: ## the fast loop: unit tests with the race detector; -short skips the end-to-end ones (cached)
+	$(GO) test -short -race $(TEST_FLAGS) ./...
+	cd bench && $(GO) test -short $(TEST_FLAGS) ./...
+
+check: lint ## gofmt, vet and staticcheck on both modules, then the unit tests, uncached (CI runs it)
+	$(MAKE) --no-print-directory test-unit TEST_FLAGS=-count=1
 
 # Reliability (docs/reliability.md): fault injection under load and the soak, then each fuzz
 # target for FUZZTIME. Both are part of `make test`; together they take about 4.5 minutes.
 HFGATE_SOAK ?= 2m
 FUZZTIME ?= 10s
-FUZZ_TARGETS := config:FuzzLoad middleware:FuzzCORSOrigin middleware:FuzzRequestID \
-	gateway:FuzzLogSanitise gateway/supervise:FuzzMaskQuery gateway:FuzzForwardedHeaders
 
 test-faults: ## kill -9 and SIGTERM under load, then a soak of HFGATE_SOAK (default 2m)
 	HFGATE_FAULTS=1 HFGATE_SOAK=$(HFGATE_SOAK) $(GO) test -count=1 -v -timeout 15m \
 		-run '^(TestFaultCrashUnderLoad|TestFaultSigtermUnderLoad|TestFaultRestartsUnseen|TestSoak)$$' ./e2e/
 
-fuzz: ## run each fuzz target for FUZZTIME (default 10s); a crash fails and leaves its input in testdata/fuzz
-	@for t in $(FUZZ_TARGETS); do \
+# The fuzz targets are whatever `go test -list '^Fuzz'` finds, package by package: a new
+# FuzzXxx gets its FUZZTIME without being listed here.
+fuzz: ## run every fuzz target (go test -list) for FUZZTIME (default 10s); a crash fails and leaves its input in testdata/fuzz
+	@set -euo pipefail; \
+	targets=$$($(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ { names = names " " $$1; next } \
+		/^ok[ \t]/ { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 ":" a[i]; names = "" }'); \
+	[ -n "$$targets" ] || { echo "fuzz: go test -list found no fuzz target" >&2; exit 1; }; \
+	echo "fuzz: $$(echo $$targets | wc -w) targets"; \
+	for t in $$targets; do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-check: test staticcheck ## test plus staticcheck
+lint: gofmt vet staticcheck check-platforms lint-workflows ## gofmt, go vet and staticcheck on both modules (the gateway and bench/), the same for macOS, actionlint on the workflows
+
+gofmt: ## fail when a file needs gofmt (make fmt formats them)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed (make fmt):"; echo "$$out"; exit 1; fi
 
 fmt: ## format the code
 	gofmt -w .
 
-vet: ## go vet
+vet: ## go vet, both modules
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
-staticcheck: ## staticcheck (fetched through the Go module proxy)
+staticcheck: ## staticcheck with staticcheck.conf, both modules (fetched through the Go module proxy)
 	$(GO) run $(STATICCHECK) ./...
+	cd bench && $(GO) run $(STATICCHECK) ./...
+
+# The macOS build: the wheels carry darwin binaries, so every package, tests included, must build,
+# vet and pass staticcheck for GOOS=darwin too (what is Linux-only has a _darwin.go twin).
+# staticcheck is installed for this machine into bin/ first: `go run` would build it for darwin.
+check-platforms: ## GOOS=darwin, arm64 and amd64: go build, go vet and staticcheck of every package
+	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
+	for arch in arm64 amd64; do \
+		echo "check-platforms: darwin/$$arch"; \
+		export GOOS=darwin GOARCH=$$arch CGO_ENABLED=0; \
+		$(GO) build ./... && $(GO) vet ./... && ./bin/staticcheck ./... || exit 1; \
+	done
+
+# actionlint also runs shellcheck on the workflows' run: scripts when shellcheck is installed
+# (.ci/deps installs it).
+lint-workflows: ## actionlint on .github/workflows (fetched through the Go module proxy)
+	@command -v shellcheck >/dev/null || echo "lint-workflows: shellcheck is not installed; run: scripts are not checked (apt-get install shellcheck)" >&2
+	$(GO) run $(ACTIONLINT)
 
 # The benchmark harness is its own Go module (bench/go.mod), so gonum/plot and benchstat stay
 # out of the gateway's go.mod. BENCH_FLAGS adds harness flags (see bin/hfbench -h).
@@ -110,25 +146,37 @@ bench-micro: ## hot-path Go microbenchmarks with -benchmem; output in bin/bench-
 	$(GO) test -run '^$$' -bench . -benchmem -count $(MICRO_COUNT) ./gateway/ ./middleware/ | tee bin/bench-micro.txt
 	@echo "compare two runs: cd bench && $(GO) tool benchstat ../OLD.txt ../bin/bench-micro.txt"
 
-binaries: # static linux binaries for WHEEL_ARCHES in DIST (hfgate-linux-GOARCH)
-	mkdir -p $(DIST) && rm -f $(DIST)/hfgate-linux-*
-	for arch in $(WHEEL_ARCHES); do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
-			-o $(DIST)/hfgate-linux-$$arch . || exit 1; \
+binaries: # static binaries for WHEEL_PLATFORMS in DIST (hfgate-GOOS-GOARCH)
+	mkdir -p $(DIST) && rm -f $(DIST)/hfgate-linux-* $(DIST)/hfgate-darwin-*
+	for p in $(WHEEL_PLATFORMS); do \
+		CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
+			-o $(DIST)/hfgate-$${p%/*}-$${p#*/} . || exit 1; \
 	done
 
-wheel: binaries ## platform wheels in ./dist: hfgate-VERSION-py3-none-manylinux_2_17_ARCH.musllinux_1_2_ARCH.whl
+wheel: binaries ## a wheel per WHEEL_PLATFORMS (Linux and macOS, amd64 and arm64) and the py3-none-any wheel, in ./dist
 	rm -f $(DIST)/hfgate-*.whl
-	for arch in $(WHEEL_ARCHES); do \
-		$(PYTHON) python/build_wheel.py --binary $(DIST)/hfgate-linux-$$arch --arch $$arch \
+	for p in $(WHEEL_PLATFORMS); do \
+		$(PYTHON) python/build_wheel.py --binary $(DIST)/hfgate-$${p%/*}-$${p#*/} --os $${p%/*} --arch $${p#*/} \
 			--version '$(VERSION)' --license '$(WHEEL_LICENSE)' --out $(DIST) || exit 1; \
 	done
+	$(PYTHON) python/build_wheel.py --any --version '$(VERSION)' --license '$(WHEEL_LICENSE)' --out $(DIST)
 
-release: wheel ## static linux/amd64 and linux/arm64 binaries and wheels with SHA256SUMS in ./dist
-	cd $(DIST) && rm -f SHA256SUMS && sha256sum hfgate-linux-* hfgate-*.whl > SHA256SUMS && cat SHA256SUMS
+release: ## every binary and wheel with SHA256SUMS in RELEASE_DIR (dist/release): what the release workflow uploads
+	rm -rf $(RELEASE_DIR)
+	$(MAKE) --no-print-directory wheel DIST=$(RELEASE_DIR) WHEEL_PLATFORMS='linux/amd64 linux/arm64 darwin/amd64 darwin/arm64'
+	cd $(RELEASE_DIR) && sums=$$(sha256sum -- * 2>/dev/null || shasum -a 256 -- *) && \
+		printf '%s\n' "$$sums" > SHA256SUMS && cat SHA256SUMS
+
+# The CHANGELOG.md section of VERSION's release (its heading "## [X.Y.Z] - date" without the
+# v): the release workflow's notes. No such section fails, so a tag cannot go out undescribed.
+CHANGELOG ?= CHANGELOG.md
+release-notes: ## print CHANGELOG's section for VERSION (a tag: make release-notes VERSION=v1.2.3)
+	@v=$$($(PYTHON) python/build_wheel.py --pep440 '$(VERSION)') && \
+	awk -v v="$$v" 'index($$0, "## [" v "]") == 1 { found = 1; next } /^## \[|^\[[^]]+\]: / { if (found) exit } found { print } \
+		END { if (!found) { print "release-notes: $(CHANGELOG) has no \"## [" v "]\" section" > "/dev/stderr"; exit 1 } }' $(CHANGELOG)
 
 # make space: one implementation, hfgate.space's `new` (python -m hfgate.space new), run from
-# this checkout. VENDOR_BINARY=1 builds the linux/amd64 binary (what Spaces run) and carries it.
+# this checkout; `new` warns when the requirement is one no package index serves. VENDOR_BINARY=1 builds the linux/amd64 binary (what Spaces run) and carries it.
 space: ## a ready-to-push Space folder: make space BACKEND=dir APP=module:attr OUT=dir [VENDOR_BINARY=1]
 	@set -e; args=(--backend "$(BACKEND)" --app "$(APP)" --out "$(OUT)"); \
 	[ -z "$(TITLE)" ] || args+=(--title "$(TITLE)"); \
@@ -142,7 +190,6 @@ space: ## a ready-to-push Space folder: make space BACKEND=dir APP=module:attr O
 		args+=(--vendor-binary "$$tmp/hfgate"); \
 	else \
 		req='$(HFGATE_REQUIREMENT)'; [ -n "$$req" ] && [ "$$req" != "hfgate==" ] || exit 1; \
-		case "$$req" in *.dev*) echo "make space: $$req is not a release: publish its wheel, or set HFGATE_REQUIREMENT (docs/deploy-hf-spaces.md)" >&2;; esac; \
 		args+=(--requirement "$$req"); \
 	fi; \
 	PYTHONPATH=python $(PYTHON) -m hfgate.space new "$${args[@]}"

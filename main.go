@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,20 +36,15 @@ var (
 )
 
 func main() {
-	// Started again, once and at once (same PID, nothing bound yet), with GODEBUG's schedtrace
-	// set: it keeps the runtime's sysmon thread out of a sleep/wake cycle that costs 20-30 % of
-	// hfgate's CPU at a Space's request rates (golang/go#18236; see gateway/sysmon.go).
-	if env, restart := gateway.SysmonEnv(os.Environ()); restart {
-		if exe, err := os.Executable(); err == nil {
-			_ = syscall.Exec(exe, os.Args, env) // on failure, run on as we are
-		}
-	}
-	// One P unless GOMAXPROCS says otherwise. hfgate shares a small machine (a 2-vCPU Space)
-	// with the backend it fronts; with a second P its idle threads spin for work between
+	// One P unless GOMAXPROCS says otherwise: process start-up, so it lives here, before
+	// anything runs; run logs it ("runtime" line). hfgate shares a small machine (a 2-vCPU
+	// Space) with the backend it fronts; with a second P its idle threads spin for work between
 	// requests and take CPU the backend needs (in front of uvicorn on 2 cores: ~180 instead of
 	// ~280 µs of CPU per request, and uvicorn's full rate instead of ~0.8x of it), while one P
-	// forwards ~10,000 small requests a second. docs/performance.md has the figures.
-	if os.Getenv("GOMAXPROCS") == "" {
+	// forwards ~10,000 small requests a second. docs/performance.md has the figures. No
+	// GODEBUG setting: schedtrace, which saved CPU, makes the runtime print to stderr outside
+	// the log format on a host up for over 24.8 days (docs/performance.md, "sysmon").
+	if _, source := gomaxprocs(os.Environ()); source == procsDefault {
 		runtime.GOMAXPROCS(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -94,7 +91,13 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) int {
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "port_source", cfg.PortSource, "host_source", cfg.HostSource,
 		"bound_in", time.Since(start).Round(time.Microsecond), "version", buildVersion())
+	_, procsSource := gomaxprocs(environ)
+	logger.Info("runtime", "gomaxprocs", runtime.GOMAXPROCS(0), "source", procsSource)
 	logger.LogAttrs(ctx, slog.LevelInfo, "config", cfg.LogAttrs()...)
+	for _, w := range cfg.Warnings {
+		// A variable that another overrides: reported, never fatal (see config.Warning).
+		logger.LogAttrs(ctx, slog.LevelWarn, "variable ignored", w.LogAttrs()...)
+	}
 	if cfg.SpaceHost != "" || cfg.SpaceID != "" {
 		// The Space's public address, which its Logs console does not show anywhere else.
 		logger.Info("space", "id", cfg.SpaceID, "url", cfg.PublicURL())
@@ -111,6 +114,28 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) int {
 	}
 	logger.Info("stopped")
 	return 0
+}
+
+// procsDefault and procsEnv are the sources gomaxprocs reports.
+const (
+	procsDefault = "default"    // hfgate's default, one P
+	procsEnv     = "GOMAXPROCS" // the variable, which the runtime has applied itself
+)
+
+// gomaxprocs returns the number of Ps hfgate runs Go code on and where it comes from: a
+// GOMAXPROCS the runtime accepts (a whole number above 0, read by the runtime at start), else
+// hfgate's default of one (the runtime ignores any other value, so hfgate's default applies).
+// Like the runtime, it reads the first GOMAXPROCS in environ.
+func gomaxprocs(environ []string) (int, string) {
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+			if n, err := strconv.ParseInt(v, 10, 32); err == nil && n > 0 {
+				return int(n), procsEnv
+			}
+			break
+		}
+	}
+	return 1, procsDefault
 }
 
 // versionLine is what `hfgate --version` prints: one line with the version, the commit, the

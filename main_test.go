@@ -91,7 +91,8 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	environ := []string{
-		"GRADIO_SERVER_PORT=" + strconv.Itoa(port), "PORT=1", "HOST=127.0.0.1",
+		// PORT is invalid, but GRADIO_SERVER_PORT overrides it: a warning, not exit 2.
+		"GRADIO_SERVER_PORT=" + strconv.Itoa(port), "PORT=notaport-s3cr3t", "HOST=127.0.0.1",
 		"UPSTREAM_URL=http://127.0.0.1:1", "HF_TOKEN=hf_abcdefghijklmnop",
 		"SPACE_HOST=alice-chat.hf.space", "SPACE_ID=alice/chat",
 	}
@@ -124,6 +125,12 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	if !strings.Contains(log, "port_source=GRADIO_SERVER_PORT") {
 		t.Errorf("start-up line does not name the port source:\n%s", log)
 	}
+	if want := ` WRN variable ignored var=PORT overridden_by=GRADIO_SERVER_PORT problem="must be a whole number from 1 to 65535"`; !strings.Contains(log, want+"\n") {
+		t.Errorf("log lacks the line %q:\n%s", want, log)
+	}
+	if strings.Contains(log, "s3cr3t") {
+		t.Errorf("the ignored value reached the log:\n%s", log)
+	}
 	if !strings.Contains(log, "INF space id=alice/chat url=https://alice-chat.hf.space") {
 		t.Errorf("start-up log does not give the Space's public URL:\n%s", log)
 	}
@@ -149,5 +156,33 @@ func TestRunPortInUseExits1(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "cannot listen") {
 		t.Errorf("output = %q, want a listen error", out.String())
+	}
+}
+
+// TestGOMAXPROCS: a GOMAXPROCS the runtime applies (the first in the environment, a whole
+// number above 0) is reported as the source; any other leaves hfgate's default of one.
+func TestGOMAXPROCS(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		environ    []string
+		want       int
+		wantSource string
+	}{
+		{"unset", []string{"PORT=7860"}, 1, procsDefault},
+		{"set", []string{"GOMAXPROCS=4"}, 4, procsEnv},
+		{"the first counts, as for the runtime", []string{"GOMAXPROCS=2", "GOMAXPROCS=3"}, 2, procsEnv},
+		{"empty", []string{"GOMAXPROCS="}, 1, procsDefault},
+		{"zero", []string{"GOMAXPROCS=0"}, 1, procsDefault},
+		{"not a number", []string{"GOMAXPROCS=two"}, 1, procsDefault},
+		{"above int32", []string{"GOMAXPROCS=4294967296"}, 1, procsDefault},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if n, source := gomaxprocs(tt.environ); n != tt.want || source != tt.wantSource {
+				t.Errorf("gomaxprocs(%q) = %d, %q; want %d, %q", tt.environ, n, source, tt.want, tt.wantSource)
+			}
+		})
 	}
 }

@@ -20,6 +20,12 @@ type areaRule struct {
 // userAreas attribute a sample, kernel time included, to the part of the Go program it was
 // spent for (the grouping of the profile in /work/shared/notes/cpu-profile.md).
 var userAreas = []areaRule{
+	// Safe replay's per-request price, first so that it wins over the Transport that calls
+	// some of it: the request's record and its trace context (made at entry, looked through by
+	// every context lookup), the GotConn hook and its peek at a reused connection. (The
+	// replaying RoundTripper's own frame is left out: the whole Transport runs below it.)
+	{"hfgate: safe replay", []string{"github.com/hfgate/hfgate/gateway.newFlight", "github.com/hfgate/hfgate/gateway.(*flight)",
+		"net/http/httptrace.", "github.com/hfgate/hfgate/gateway.(*meteredConn).peerClosed"}},
 	{"runtime: sysmon", []string{"runtime.sysmon"}},
 	{"runtime: GC", []string{"runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge", "runtime.gcStart", "runtime.gcMarkDone"}},
 	{"access log", []string{"github.com/lmittmann/tint.", "log/slog.", "github.com/hfgate/hfgate/middleware.AccessLog", "github.com/hfgate/hfgate/middleware.AccessLogConfig"}},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -25,7 +26,7 @@ import (
 // and docs/configuration.md; keep each to one concrete line.
 type Config struct {
 	// Port is the TCP port to listen on. GRADIO_SERVER_PORT, when set,
-	// wins over PORT.
+	// wins over PORT (a PORT it overrides is a Warning, not an error).
 	Port int `env:"PORT" envDefault:"7860" help:"TCP port to listen on (Hugging Face Spaces route to 7860 by default)"`
 
 	// PortSource names where Port came from: "GRADIO_SERVER_PORT",
@@ -33,7 +34,7 @@ type Config struct {
 	PortSource string
 
 	// Host is the address to bind. GRADIO_SERVER_NAME, when set, wins over
-	// HOST.
+	// HOST (a HOST it overrides is a Warning, not an error).
 	Host string `env:"HOST" envDefault:"0.0.0.0" help:"address to bind: an IP address (0.0.0.0 = all IPv4, :: = all) or a host name"`
 
 	// HostSource names where Host came from: "GRADIO_SERVER_NAME", "HOST"
@@ -118,14 +119,20 @@ type Config struct {
 	// BufferBodyBytes) may take to arrive; then the client gets 408. > 0.
 	BodyReadTimeout time.Duration `env:"BODY_READ_TIMEOUT" envDefault:"30s" help:"a body read whole must arrive within this, else 408"`
 
-	// HoldTimeout is how long a request may be held while a backend that
-	// was ready before comes back (see docs/states.md). 0 turns holding
-	// off: every request gets 503 + Retry-After at once, as while cold.
-	HoldTimeout time.Duration `env:"HOLD_TIMEOUT" envDefault:"10s" help:"how long a request may wait for a restarting backend before it gets 503; 0 = answer 503 at once"`
+	// HoldTimeout is how long a request may wait in line: for a backend
+	// that was ready before to come back (see docs/states.md), or for a
+	// free slot while it is busy (UPSTREAM_CONCURRENCY). 0 turns waiting
+	// off: every request that would wait gets 503 + Retry-After at once.
+	HoldTimeout time.Duration `env:"HOLD_TIMEOUT" envDefault:"10s" help:"how long a request may wait in line for a restarting or busy backend before it gets 503; 0 = answer 503 at once"`
 
-	// HoldMax is how many requests may be held at once; more get 503 at
-	// once. 1 to 100000.
-	HoldMax int `env:"HOLD_MAX" envDefault:"256" help:"most requests held at once while the backend comes back; more get 503 at once"`
+	// HoldMax is how many requests may wait in line at once; more get 503
+	// at once. 1 to 100000.
+	HoldMax int `env:"HOLD_MAX" envDefault:"256" help:"most requests waiting in line at once (restarting or busy backend); more get 503 at once"`
+
+	// UpstreamConcurrency is how many forwarded requests may be in flight
+	// to the backend at once: auto (0) finds the limit from the backend's
+	// behaviour, a number fixes it (docs/configuration.md, "Overload").
+	UpstreamConcurrency Concurrency `env:"UPSTREAM_CONCURRENCY" envDefault:"auto" help:"requests in flight to the backend at once: auto (found from its latency) or a fixed number (1 to 1000)"`
 
 	// LogLevel is the least severe level logged: debug, info, warn or
 	// error.
@@ -156,6 +163,43 @@ type Config struct {
 	// Secrets lists the values a log handler must mask: see [Secrets] for
 	// the rule. Longest first, without duplicates. Never nil. Never log it.
 	Secrets []string
+
+	// Warnings lists the variables that are set but not used, because another
+	// variable overrides them, in the order of [Vars]. hfgate logs them and
+	// runs on: an ignored value cannot stop it. Never nil.
+	Warnings []Warning
+}
+
+// Warning is a variable that is set but overridden by another one, as PORT is by
+// GRADIO_SERVER_PORT: a value hfgate does not use, reported rather than fatal. It
+// never holds a value.
+type Warning struct {
+	// Var is the variable that is ignored, such as "PORT".
+	Var string
+	// By is the variable used instead, such as "GRADIO_SERVER_PORT".
+	By string
+	// Problem says what is wrong with Var's value if it were used ("must be
+	// a whole number from 1 to 65535"); empty when the value is valid but
+	// different from By's.
+	Problem string
+}
+
+// String is the warning in the "VARIABLE: problem" form of [Error].
+func (w Warning) String() string {
+	s := w.Var + ": ignored, because " + w.By + " is set and wins"
+	if w.Problem != "" {
+		s += " (and it " + w.Problem + ")"
+	}
+	return s
+}
+
+// LogAttrs describes the warning for a log line.
+func (w Warning) LogAttrs() []slog.Attr {
+	attrs := []slog.Attr{slog.String("var", w.Var), slog.String("overridden_by", w.By)}
+	if w.Problem != "" {
+		attrs = append(attrs, slog.String("problem", w.Problem))
+	}
+	return attrs
 }
 
 // Sources reported in Config.PortSource and Config.HostSource.
@@ -185,7 +229,11 @@ func (e *Error) Error() string {
 //
 // On any invalid value Load returns the zero Config and an [*Error]
 // listing every problem at once. Unset REQUIRED_ENV variables are not an
-// error: they are listed in Config.Missing.
+// error: they are listed in Config.Missing. Nor is a PORT or HOST that
+// GRADIO_SERVER_PORT or GRADIO_SERVER_NAME overrides, valid or not: it is
+// listed in Config.Warnings. (On Hugging Face, the platform or gradio has
+// been seen to set PORT to another port; it must not stop a Space that
+// does not use it.)
 func Load(environ map[string]string) (Config, error) {
 	// Only the variables Config declares go to env, trimmed. Handing env a
 	// non-nil map also keeps it from reading the process environment.
@@ -218,6 +266,7 @@ func Load(environ map[string]string) (Config, error) {
 // check validates what env could not and fills in the derived fields.
 // Fields that failed to parse are skipped: they already have a problem.
 func (c *Config) check(raw map[string]string, ps *problems) {
+	c.Warnings = []Warning{}
 	c.PortSource = SourceDefault
 	if raw["PORT"] != "" {
 		c.PortSource = SourcePort
@@ -229,6 +278,9 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 		c.PortSource = SourceGradioServerPort
 		n, err := checkPort(s)
 		ps.addErr(SourceGradioServerPort, err)
+		if err == nil && raw["PORT"] != "" {
+			c.overridden("PORT", SourceGradioServerPort, ps, c.Port != n)
+		}
 		c.Port = n
 	}
 
@@ -239,7 +291,11 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 	ps.addErr("HOST", checkHost(c.Host))
 	if s := raw[SourceGradioServerName]; s != "" {
 		c.HostSource = SourceGradioServerName
-		ps.addErr(SourceGradioServerName, checkHost(s))
+		err := checkHost(s)
+		ps.addErr(SourceGradioServerName, err)
+		if err == nil && raw["HOST"] != "" {
+			c.overridden("HOST", SourceGradioServerName, ps, c.Host != s)
+		}
 		c.Host = s
 	}
 
@@ -308,6 +364,16 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 	}
 }
 
+// overridden turns the problem of name, which the valid variable by overrides, into a
+// Warning; a valid value of name gives one only when it differs from by's.
+func (c *Config) overridden(name, by string, ps *problems, differs bool) {
+	problem, bad := ps.byVar[name]
+	delete(ps.byVar, name)
+	if bad || differs {
+		c.Warnings = append(c.Warnings, Warning{Var: name, By: by, Problem: problem})
+	}
+}
+
 // PublicURL is the Space's public address, https://SPACE_HOST, or "" when
 // SPACE_HOST is not set. A SPACE_HOST that already has a scheme is kept as
 // it is.
@@ -360,6 +426,7 @@ func (c Config) LogAttrs() []slog.Attr {
 		slog.Duration("body_read_timeout", c.BodyReadTimeout),
 		slog.Duration("hold_timeout", c.HoldTimeout),
 		slog.Int("hold_max", c.HoldMax),
+		slog.String("upstream_concurrency", c.UpstreamConcurrency.String()),
 		slog.String("log_level", strings.ToLower(c.LogLevel.String())),
 		slog.String("log_format", c.LogFormat),
 		slog.Bool("log_client_addr", c.LogClientAddr),
@@ -381,6 +448,8 @@ func parseProblem(name string) string {
 		return holdTimeoutProblem
 	case "HOLD_MAX":
 		return "must be a whole number from 1 to 100000"
+	case "UPSTREAM_CONCURRENCY":
+		return fmt.Sprintf("must be auto or a whole number from 1 to %d", MaxConcurrency)
 	case "CORS_ALLOW_CREDENTIALS", "LOG_CLIENT_ADDR":
 		return "must be true or false"
 	case "CORS_MAX_AGE":

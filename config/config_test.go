@@ -80,6 +80,7 @@ func wantDefaults() Config {
 		ShutdownTimeout: 10 * time.Second,
 		Missing:         []string{},
 		Secrets:         []string{},
+		Warnings:        []Warning{},
 	}
 }
 
@@ -386,6 +387,9 @@ func TestLoadInvalid(t *testing.T) {
 		{name: "hold max zero", varName: "HOLD_MAX", value: "0", want: "1 to 100000"},
 		{name: "hold max huge", varName: "HOLD_MAX", value: "100001", want: "1 to 100000"},
 		{name: "hold max garbage", varName: "HOLD_MAX", value: "zq9", want: "1 to 100000"},
+		{name: "concurrency zero", varName: "UPSTREAM_CONCURRENCY", value: "0", want: "auto or a whole number from 1 to 1000"},
+		{name: "concurrency huge", varName: "UPSTREAM_CONCURRENCY", value: "1001", want: "auto or a whole number from 1 to 1000"},
+		{name: "concurrency garbage", varName: "UPSTREAM_CONCURRENCY", value: "many", want: "auto or a whole number from 1 to 1000"},
 		{name: "log level", varName: "LOG_LEVEL", value: "zq9", want: "debug, info, warn or error"},
 		{name: "log level offset", varName: "LOG_LEVEL", value: "info+2", want: "debug, info, warn or error"},
 		{name: "log format", varName: "LOG_FORMAT", value: "zq9", want: "text or json"},
@@ -551,6 +555,94 @@ func TestLoadPortAndHostSources(t *testing.T) {
 	}
 }
 
+// TestLoadOverriddenIsWarning: a PORT or HOST that the Gradio variable overrides is not used,
+// so a bad (or merely different) value of it is a warning naming both variables, never an
+// error: on a Space GRADIO_SERVER_PORT is set, and PORT has been seen set to another port.
+func TestLoadOverriddenIsWarning(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		environ  map[string]string
+		want     []Warning
+		wantAddr string
+	}{
+		{
+			name:     "invalid PORT overridden",
+			environ:  map[string]string{"PORT": "zq9-port", "GRADIO_SERVER_PORT": "7860"},
+			want:     []Warning{{Var: "PORT", By: "GRADIO_SERVER_PORT", Problem: portProblem}},
+			wantAddr: "0.0.0.0:7860",
+		},
+		{
+			name:     "PORT out of range overridden",
+			environ:  map[string]string{"PORT": "99123", "GRADIO_SERVER_PORT": "7860"},
+			want:     []Warning{{Var: "PORT", By: "GRADIO_SERVER_PORT", Problem: portProblem}},
+			wantAddr: "0.0.0.0:7860",
+		},
+		{
+			name:     "another valid PORT overridden",
+			environ:  map[string]string{"PORT": "7861", "GRADIO_SERVER_PORT": "7860"},
+			want:     []Warning{{Var: "PORT", By: "GRADIO_SERVER_PORT"}},
+			wantAddr: "0.0.0.0:7860",
+		},
+		{
+			name:     "the same PORT is no news",
+			environ:  map[string]string{"PORT": "7860", "GRADIO_SERVER_PORT": " 7860"},
+			want:     []Warning{},
+			wantAddr: "0.0.0.0:7860",
+		},
+		{
+			name:     "invalid HOST overridden",
+			environ:  map[string]string{"HOST": "zq9/host", "GRADIO_SERVER_NAME": "0.0.0.0"},
+			want:     []Warning{{Var: "HOST", By: "GRADIO_SERVER_NAME", Problem: "must be an IP address or a host name, such as 0.0.0.0, :: or localhost"}},
+			wantAddr: "0.0.0.0:7860",
+		},
+		{
+			name:    "both, in the order of Vars",
+			environ: map[string]string{"HOST": "::1", "GRADIO_SERVER_NAME": "127.0.0.1", "PORT": "zq9", "GRADIO_SERVER_PORT": "8000"},
+			want: []Warning{
+				{Var: "PORT", By: "GRADIO_SERVER_PORT", Problem: portProblem},
+				{Var: "HOST", By: "GRADIO_SERVER_NAME"},
+			},
+			wantAddr: "127.0.0.1:8000",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := mustLoad(t, tt.environ)
+			if !reflect.DeepEqual(c.Warnings, tt.want) {
+				t.Errorf("got warnings %+v, want %+v", c.Warnings, tt.want)
+			}
+			if got := c.Addr(); got != tt.wantAddr {
+				t.Errorf("Addr(): got %q, want %q", got, tt.wantAddr)
+			}
+			for _, w := range c.Warnings {
+				s := w.String()
+				if !strings.HasPrefix(s, w.Var+": ") || !strings.Contains(s, w.By) || strings.Contains(s, "\n") {
+					t.Errorf("warning %q: want one line naming %s first and %s", s, w.Var, w.By)
+				}
+				assertNoValue(t, s, tt.environ[w.Var])
+			}
+		})
+	}
+}
+
+// TestLoadOverridingVariableStillChecked: only a valid Gradio variable overrides; when it is
+// invalid too, both are errors (the PORT behind a broken GRADIO_SERVER_PORT is not known to
+// be unused).
+func TestLoadOverridingVariableStillChecked(t *testing.T) {
+	t.Parallel()
+	problems := loadProblems(t, map[string]string{"PORT": "zq9-a", "GRADIO_SERVER_PORT": "zq9-b", "HOST": "zq9/x", "GRADIO_SERVER_NAME": "zq9/y"})
+	var vars []string
+	for _, p := range problems {
+		name, _, _ := strings.Cut(p, ": ")
+		vars = append(vars, name)
+	}
+	if want := []string{"PORT", "GRADIO_SERVER_PORT", "HOST", "GRADIO_SERVER_NAME"}; !slices.Equal(vars, want) {
+		t.Errorf("got problems for %q, want %q", vars, want)
+	}
+}
+
 func TestLoadCORSOrigins(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -712,7 +804,7 @@ func TestLogAttrs(t *testing.T) {
 		"port", "port_source", "host", "host_source", "upstream", "health_path",
 		"upstream_timeout", "upstream_cmd", "upstream_dir", "upstream_stop_timeout", "upstream_max_backoff",
 		"required_env", "cors_origins", "cors_credentials", "trusted_proxies",
-		"max_body_bytes", "buffer_body_bytes", "body_read_timeout", "hold_timeout", "hold_max",
+		"max_body_bytes", "buffer_body_bytes", "body_read_timeout", "hold_timeout", "hold_max", "upstream_concurrency",
 		"log_level", "log_format", "log_client_addr", "shutdown_timeout", "metrics_addr",
 	}
 	if !slices.Equal(keys, wantKeys) {
@@ -751,5 +843,35 @@ func TestErrorJoinsProblems(t *testing.T) {
 	e := &Error{Problems: []string{"PORT: a", "HOST: b"}}
 	if got, want := e.Error(), "PORT: a\nHOST: b"; got != want {
 		t.Errorf("Error(): got %q, want %q", got, want)
+	}
+}
+
+// TestConcurrency: UPSTREAM_CONCURRENCY reads auto (the default, any case) as 0 and a number as
+// itself.
+func TestConcurrency(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, value string
+		want        Concurrency
+	}{
+		{"default", "", 0},
+		{"auto", "AUTO", 0},
+		{"fixed", " 2 ", 2},
+		{"most", "1000", 1000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"UPSTREAM_URL": "http://127.0.0.1:8000"}
+			if tt.value != "" {
+				env["UPSTREAM_CONCURRENCY"] = tt.value
+			}
+			c, err := Load(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.UpstreamConcurrency != tt.want || (tt.want == 0) != (c.UpstreamConcurrency.String() == "auto") {
+				t.Errorf("got %v (%s), want %d", int(c.UpstreamConcurrency), c.UpstreamConcurrency, tt.want)
+			}
+		})
 	}
 }

@@ -96,7 +96,8 @@ func WriteHelp(w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(tw, "\nAn empty value counts as unset, except TRUSTED_PROXIES, where empty means trust no proxy.\n")
-	fmt.Fprintf(tw, "Invalid values stop hfgate with exit status 2 and one VARIABLE: problem line each.\n")
+	fmt.Fprintf(tw, "Invalid values stop hfgate with exit status 2 and one VARIABLE: problem line each;\n")
+	fmt.Fprintf(tw, "a PORT or HOST that GRADIO_SERVER_PORT or GRADIO_SERVER_NAME overrides is only a warning.\n")
 	fmt.Fprintf(tw, "More: docs/configuration.md.\n")
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write help: %w", err)

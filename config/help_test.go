@@ -33,7 +33,7 @@ func TestVars(t *testing.T) {
 		"PORT", "GRADIO_SERVER_PORT", "HOST", "GRADIO_SERVER_NAME", "SPACE_HOST", "SPACE_ID",
 		"UPSTREAM_URL", "UPSTREAM_HEALTH_PATH", "UPSTREAM_TIMEOUT", "UPSTREAM_CMD", "UPSTREAM_DIR", "UPSTREAM_STOP_TIMEOUT",
 		"UPSTREAM_MAX_BACKOFF", "REQUIRED_ENV", "CORS_ALLOW_ORIGINS", "CORS_ALLOW_CREDENTIALS", "CORS_ALLOW_HEADERS", "CORS_MAX_AGE",
-		"TRUSTED_PROXIES", "MAX_BODY_BYTES", "BUFFER_BODY_BYTES", "BODY_READ_TIMEOUT", "HOLD_TIMEOUT", "HOLD_MAX",
+		"TRUSTED_PROXIES", "MAX_BODY_BYTES", "BUFFER_BODY_BYTES", "BODY_READ_TIMEOUT", "HOLD_TIMEOUT", "HOLD_MAX", "UPSTREAM_CONCURRENCY",
 		"LOG_LEVEL", "LOG_FORMAT", "LOG_CLIENT_ADDR", "SHUTDOWN_TIMEOUT", "METRICS_ADDR",
 	}
 	if !slices.Equal(names, wantNames) {
@@ -48,7 +48,7 @@ func TestVars(t *testing.T) {
 		"CORS_MAX_AGE":       "600",
 		"TRUSTED_PROXIES":    "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7",
 		"MAX_BODY_BYTES":     "10MiB", "BUFFER_BODY_BYTES": "64KiB", "BODY_READ_TIMEOUT": "30s",
-		"HOLD_TIMEOUT": "10s", "HOLD_MAX": "256", "LOG_LEVEL": "info", "LOG_FORMAT": "text", "LOG_CLIENT_ADDR": "true", "SHUTDOWN_TIMEOUT": "10s",
+		"HOLD_TIMEOUT": "10s", "HOLD_MAX": "256", "UPSTREAM_CONCURRENCY": "auto", "LOG_LEVEL": "info", "LOG_FORMAT": "text", "LOG_CLIENT_ADDR": "true", "SHUTDOWN_TIMEOUT": "10s",
 	}
 	for _, v := range vars {
 		if v.Default != want[v.Name] {
@@ -62,7 +62,7 @@ func TestVars(t *testing.T) {
 // the few derived fields.
 func TestConfigFieldsTagged(t *testing.T) {
 	t.Parallel()
-	derived := []string{"PortSource", "HostSource", "Missing", "Secrets"}
+	derived := []string{"PortSource", "HostSource", "Missing", "Secrets", "Warnings"}
 	typ := reflect.TypeFor[Config]()
 	for i := range typ.NumField() {
 		f := typ.Field(i)

@@ -11,6 +11,10 @@
 //     Prometheus's exposition parser);
 //   - e2e_test.go: cold start, streaming and WebSockets, crash and restart, bad configuration,
 //     SIGTERM drain, relayed lines and masked secrets;
+//   - crashloop_test.go: a backend that can never start (a syntax error, a typo in app:ap),
+//     said as such in /ready, every 503 and the status page, without repeating its output;
+//   - longuphost_test.go: every line JSON with LOG_FORMAT=json on a host up for 35 days (a time
+//     namespace), with a control that the clock reaches the runtime;
 //   - client_test.go: the client address uvicorn sees behind the gateway, with and without a
 //     trusted proxy in front;
 //   - hold_test.go: holding and replay (a poison request never sent again, a refused POST
@@ -21,13 +25,18 @@
 //   - faults_upstream_test.go: an upstream that misbehaves in ways uvicorn cannot be made to
 //     (fakeUpstream, a scriptable raw TCP server, lives there);
 //   - soak_test.go: a mixed load for HFGATE_SOAK, then leaks checked;
-//   - sysmon_test.go: the runtime setting hfgate restarts itself with, measured;
 //   - space_test.go: the folder `make space` writes, run as a Hugging Face Space runs it, and
 //     the launcher (hfgate.space) on its own;
-//   - wheel_test.go: the wheel `make wheel` writes, read back, installed by pip into fresh
-//     venvs under each install scheme, and the wheel-based Space folder run as root and as
-//     uid 1000 (they also need python3-venv, python3-pip and python3-wheel);
-//   - browser_test.go: Debian's Chromium through the example chat page (examples/frontend).
+//   - wheel_test.go: the files `make release` writes (binaries and wheels for Linux and macOS,
+//     the py3-none-any wheel, SHA256SUMS), read back; the wheel for this machine installed by
+//     pip into fresh venvs under each install scheme, the any wheel too, and the wheel-based
+//     Space folder run as root and as uid 1000 (they also need python3-venv, python3-pip and
+//     python3-wheel);
+//   - zerogpu_test.go: a Space folder run as a ZeroGPU Space runs it, against stand-ins of
+//     ZeroGPU's device API and of the spaces and gradio packages (testdata/zerogpu);
+//   - browser_test.go: Debian's Chromium through the example chat page (examples/frontend);
+//   - docs_test.go: the guides against the binary (no typed version of hfgate, the README's
+//     console sample shaped as hfgate prints it).
 //
 // There is no non-test code: this file is only the package's documentation. Paths to the
 // module's own files go through repoPath, so the tests read and run what the README's commands

@@ -203,7 +203,7 @@ func testCrashRestart(t *testing.T, holdTimeout string) {
 		// Held until the restarted backend was ready, then answered by it.
 		checkChat(t, r, botReply("anyone?"))
 		g.awaitLog(ctx, 1, "held access line", func(l logLine) bool {
-			return l.msg() == "request" && l.attr("path") == "/chat" && l.attr("held") != "" && l.attr("status") == "200"
+			return l.msg() == "request" && l.attr("path") == "/chat" && l.attr("queued") != "" && l.attr("status") == "200"
 		})
 	}
 
@@ -498,6 +498,43 @@ func TestE2EBadConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestE2EOverriddenVariablesWarn: on a Space GRADIO_SERVER_PORT and GRADIO_SERVER_NAME are set,
+// so PORT and HOST are not used; a bad value in them is a warning naming both variables, never
+// exit 2, and the value is not repeated.
+func TestE2EOverriddenVariablesWarn(t *testing.T) {
+	t.Parallel()
+	bin := hfgateBinary(t)
+	ctx := testContext(t, 20*time.Second)
+	port := freePort(t)
+	cmd := exec.Command(bin)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"GRADIO_SERVER_PORT=" + strconv.Itoa(port), "PORT=abc-zq9",
+		"GRADIO_SERVER_NAME=127.0.0.1", "HOST=zq9/host",
+		"UPSTREAM_URL=http://127.0.0.1:" + strconv.Itoa(freePort(t)),
+	}
+	g := startProc(t, cmd, port)
+	g.awaitPort(ctx)
+	if r := g.mustRequest(ctx, http.MethodGet, "/healthz", ""); r.status != http.StatusOK {
+		t.Errorf("GET /healthz: got %s, want 200", r)
+	}
+	for _, want := range []struct{ v, by, problem string }{
+		{"PORT", "GRADIO_SERVER_PORT", "must be a whole number from 1 to 65535"},
+		{"HOST", "GRADIO_SERVER_NAME", "must be an IP address or a host name, such as 0.0.0.0, :: or localhost"},
+	} {
+		l := g.awaitLog(ctx, 1, want.v+" ignored", func(l logLine) bool { return l.msg() == "variable ignored" && l.attr("var") == want.v })
+		if !strings.Contains(l.raw, " WRN ") || l.attr("overridden_by") != want.by || l.attr("problem") != want.problem {
+			t.Errorf("got %q, want a WRN line with var=%s overridden_by=%s problem=%q", l.raw, want.v, want.by, want.problem)
+		}
+	}
+	if code := g.stop(ctx); code != 0 {
+		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
+	}
+	if _, raw := g.logs.snapshot(); bytes.Contains(raw, []byte("zq9")) {
+		t.Errorf("an ignored value reached the log:\n%s", raw)
 	}
 }
 

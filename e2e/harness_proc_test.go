@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -70,23 +69,6 @@ func establishedTo(t *testing.T, port int) int {
 	return n
 }
 
-// statusField reads a number field of a /proc status file (a process's or a thread's); -1 when
-// the file or the field is not there. Only sysmon_test.go's per-thread reading uses it: it
-// goes with that file.
-func statusField(path, field string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return -1
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, _ := strconv.Atoi(strings.Fields(rest)[0])
-			return n
-		}
-	}
-	return -1
-}
-
 // metricFamilies is one scrape of a metrics listener, by metric name.
 type metricFamilies map[string]*dto.MetricFamily
 
@@ -113,10 +95,9 @@ func scrapeMetrics(ctx context.Context, metricsURL string) (metricFamilies, erro
 	return mf, nil
 }
 
-// value returns the value of the counter, gauge or untyped series name{labels}, labels given
-// as name, value pairs and matched whole, in any order; ok is false when there is no such
-// series.
-func (m metricFamilies) value(name string, labels ...string) (v float64, ok bool) {
+// series returns the series name{labels}, labels given as name, value pairs and matched whole,
+// in any order; nil when there is none.
+func (m metricFamilies) series(name string, labels ...string) *dto.Metric {
 	want := map[string]string{}
 	for i := 0; i+1 < len(labels); i += 2 {
 		want[labels[i]] = labels[i+1]
@@ -130,15 +111,30 @@ func (m metricFamilies) value(name string, labels ...string) (v float64, ok bool
 			v, ok := want[l.GetName()]
 			match = match && ok && v == l.GetValue()
 		}
-		switch {
-		case !match:
-		case s.Counter != nil:
-			return s.Counter.GetValue(), true
-		case s.Gauge != nil:
-			return s.Gauge.GetValue(), true
-		case s.Untyped != nil:
-			return s.Untyped.GetValue(), true
+		if match {
+			return s
 		}
 	}
+	return nil
+}
+
+// value returns the value of the counter, gauge or untyped series name{labels} (see series); ok
+// is false when there is no such series.
+func (m metricFamilies) value(name string, labels ...string) (v float64, ok bool) {
+	s := m.series(name, labels...)
+	switch {
+	case s.GetCounter() != nil:
+		return s.GetCounter().GetValue(), true
+	case s.GetGauge() != nil:
+		return s.GetGauge().GetValue(), true
+	case s.GetUntyped() != nil:
+		return s.GetUntyped().GetValue(), true
+	}
 	return 0, false
+}
+
+// histogram returns the histogram series name{labels} (see series), or nil; its getters read a
+// nil one as empty.
+func (m metricFamilies) histogram(name string, labels ...string) *dto.Histogram {
+	return m.series(name, labels...).GetHistogram()
 }

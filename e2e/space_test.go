@@ -26,11 +26,19 @@ import (
 	"time"
 
 	"github.com/hfgate/hfgate/config"
+	"github.com/prometheus/procfs"
 )
 
 // assembleSpace runs `make space` for the example backend into a temporary folder, with the
 // extra make variables given, and returns the folder.
 func assembleSpace(t *testing.T, vars ...string) string {
+	t.Helper()
+	dir, _ := assembleSpaceOutput(t, vars...)
+	return dir
+}
+
+// assembleSpaceOutput is assembleSpace that also returns what make space printed.
+func assembleSpaceOutput(t *testing.T, vars ...string) (dir, output string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("space: skipped with -short")
@@ -43,10 +51,63 @@ func assembleSpace(t *testing.T, vars ...string) string {
 		"OUT=" + out, "TITLE=Chat test"}, vars...)
 	cmd := exec.Command("make", args...)
 	cmd.Dir = moduleRoot
-	if b, err := cmd.CombinedOutput(); err != nil {
+	b, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("make space: %v\n%s", err, b)
 	}
-	return out
+	return out, string(b)
+}
+
+// warningLines returns the lines of output that are hfgate.space's warnings.
+func warningLines(output string) []string {
+	var w []string
+	for _, l := range strings.Split(output, "\n") {
+		if strings.HasPrefix(l, "hfgate.space: warning: ") {
+			w = append(w, l)
+		}
+	}
+	return w
+}
+
+// TestSpaceDevelopmentVersion: between releases make space asks for the checkout's own
+// version, a development build with a local part no package index serves. The folder is
+// written (it can be tried locally), and the output says so once, with what to do; a release
+// version gets no warning.
+func TestSpaceDevelopmentVersion(t *testing.T) {
+	t.Parallel()
+	requirePython(t)
+	tests := []struct {
+		name, version, wantReq string
+		warned                 bool
+	}{
+		{name: "between releases", version: "v1.2.3-4-gabcdef0", wantReq: "hfgate==1.2.4.dev4+gabcdef0", warned: true},
+		{name: "uncommitted changes", version: "v0.0.0-181-ge61ca42-dirty", wantReq: "hfgate==0.0.1.dev181+ge61ca42.dirty", warned: true},
+		{name: "a release", version: "v1.2.3", wantReq: "hfgate==1.2.3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir, output := assembleSpaceOutput(t, "VERSION="+tt.version)
+			if reqs := strings.Fields(mustReadFile(t, filepath.Join(dir, "requirements.txt"))); !slices.Contains(reqs, tt.wantReq) {
+				t.Errorf("requirements.txt: got %q, want a line %s", reqs, tt.wantReq)
+			}
+			warnings := warningLines(output)
+			if !tt.warned {
+				if len(warnings) != 0 {
+					t.Errorf("got warnings %q for a release, want none", warnings)
+				}
+				return
+			}
+			if len(warnings) != 1 {
+				t.Fatalf("got %d warnings, want exactly one; output:\n%s", len(warnings), output)
+			}
+			for _, want := range []string{tt.wantReq + ", a development build", "No matching distribution found", "publish the wheel", "--requirement 'hfgate @ https://"} {
+				if !strings.Contains(warnings[0], want) {
+					t.Errorf("warning %q lacks %q", warnings[0], want)
+				}
+			}
+		})
+	}
 }
 
 // TestSpaceRunThrough assembles the vendored Space folder (make space VENDOR_BINARY=1: bin/hfgate
@@ -104,13 +165,18 @@ func runSpace(t *testing.T, sr spaceRun) {
 	g := startProc(t, cmd, port)
 
 	g.awaitPort(ctx)
-	// app.py replaced itself with hfgate: the process started as python is the binary.
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", g.cmd.Process.Pid)); err != nil || exe != sr.exe {
+	// app.py replaced itself with hfgate: the process started as python is the binary, run by
+	// the Space's user.
+	proc, err := procfs.NewProc(g.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exe, err := proc.Executable(); err != nil || exe != sr.exe {
 		t.Errorf("process %d runs %q (%v), want %s (os.execve)", g.cmd.Process.Pid, exe, err, sr.exe)
 	}
 	if sr.uid != 0 {
-		if st, err := os.Stat(fmt.Sprintf("/proc/%d", g.cmd.Process.Pid)); err != nil || st.Sys().(*syscall.Stat_t).Uid != uint32(sr.uid) {
-			t.Errorf("process %d: not owned by uid %d (%v)", g.cmd.Process.Pid, sr.uid, err)
+		if st, err := proc.NewStatus(); err != nil || st.UIDs[1] != uint64(sr.uid) {
+			t.Errorf("process %d: effective uid %d (%v), want %d", g.cmd.Process.Pid, st.UIDs[1], err, sr.uid)
 		}
 	}
 
@@ -314,6 +380,7 @@ func TestSpaceNewRejects(t *testing.T) {
 		{name: "app without attribute", backend: "examples/chatbot", app: "app", want: "--app must be module:attribute"},
 		{name: "app with a path", backend: "examples/chatbot", app: "../app:app", want: "--app must be module:attribute"},
 		{name: "module not in backend", backend: "examples/chatbot", app: "server:app", want: "--app module server not found"},
+		{name: "attribute not in module", backend: "examples/chatbot", app: "app:ap", want: `app:ap: examples/chatbot/app.py has no top-level name "ap" (did you mean "app"?)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -341,16 +408,27 @@ func TestSpaceNewRejects(t *testing.T) {
 }
 
 // launcherDir is a vendored Space folder in miniature: the three-line app.py, the hfgate
-// package as hfgate/, an empty backend/, and bin/hfgate holding binary (absent when nil),
+// package as hfgate/, a backend/ whose app.py defines app (and would leave a file "imported"
+// beside itself if anything imported it), and bin/hfgate holding binary (absent when nil),
 // non-executable so that the launcher has to fix that.
 func launcherDir(t *testing.T, binary []byte) string {
 	t.Helper()
+	return launcherDirFor(t, "app:app", binary)
+}
+
+// launcherDirFor is launcherDir with app.py running app.
+func launcherDirFor(t *testing.T, app string, binary []byte) string {
+	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte("import hfgate.space\n\nhfgate.space.run(\"app:app\")\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte("import hfgate.space\n\nhfgate.space.run(\""+app+"\")\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	copyTree(t, repoPath("python", "hfgate"), filepath.Join(dir, "hfgate"))
 	if err := os.MkdirAll(filepath.Join(dir, "backend"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	backendApp := "import os\n\nopen(os.path.join(os.path.dirname(__file__), 'imported'), 'w').close()\napp = object()  # stands in for FastAPI()\n"
+	if err := os.WriteFile(filepath.Join(dir, "backend", "app.py"), []byte(backendApp), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if binary != nil {
@@ -418,7 +496,7 @@ func TestSpaceLauncherFails(t *testing.T) {
 		{name: "missing", binary: nil, want: "hfgate binary not found; looked in: "},
 		{name: "other architecture", binary: elfHeader(other), want: "bin/hfgate is built for "},
 		{name: "git lfs pointer", binary: []byte("version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 10940578\n"), want: "Git LFS pointer"},
-		{name: "not an executable", binary: []byte("<html>404</html>\n"), want: "is not a Linux executable"},
+		{name: "not an executable", binary: []byte("<html>404</html>\n"), want: "is not a Linux or macOS executable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -438,6 +516,38 @@ func TestSpaceLauncherFails(t *testing.T) {
 				t.Errorf("stderr: got %q, want the folder's bin/hfgate among the places looked in", stderr)
 			}
 		})
+	}
+}
+
+// TestSpaceLauncherTypo: run("app:ap") names an attribute the backend does not define. The
+// launcher says so in one line and exits 1 before hfgate starts (the stand-in binary would
+// print its environment), without importing the backend; `new` says the same of the same
+// folder, and exits 2 without writing anything.
+func TestSpaceLauncherTypo(t *testing.T) {
+	t.Parallel()
+	envBinary, err := os.ReadFile("/usr/bin/env")
+	if err != nil {
+		skipOrFail(t, "space: no /usr/bin/env to stand in for hfgate: "+err.Error())
+	}
+	dir := launcherDirFor(t, "app:ap", envBinary)
+	backend := filepath.Join(dir, "backend")
+	want := fmt.Sprintf(`app:ap: %s has no top-level name "ap" (did you mean "app"?)`, filepath.Join(backend, "app.py"))
+
+	stdout, stderr, code := runLauncher(t, dir, 0)
+	if code != 1 || stdout != "" || stderr != "app.py: "+want+"\n" {
+		t.Errorf("launcher: got exit %d, stdout %q, stderr %q; want exit 1, no stdout and the one line %q", code, stdout, stderr, "app.py: "+want)
+	}
+
+	out := filepath.Join(t.TempDir(), "space")
+	stdout, stderr, code = launch(t, dir, []string{"-m", "hfgate.space", "new", "--backend", backend, "--app", "app:ap", "--out", out, "--requirement", "hfgate==1.0"}, 0)
+	if code != 2 || stdout != "" || stderr != "hfgate.space: "+want+"\n" {
+		t.Errorf("new: got exit %d, stdout %q, stderr %q; want exit 2 and the one line %q", code, stdout, stderr, "hfgate.space: "+want)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("new wrote %s (%v), want nothing written", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(backend, "imported")); !os.IsNotExist(err) {
+		t.Errorf("the backend's app.py was imported (%v): the check must read it, not run it", err)
 	}
 }
 

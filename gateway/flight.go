@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http/httptrace"
 	"time"
+
+	"github.com/hfgate/hfgate/gateway/gate"
 )
 
 // flight is the per-request record: what the gateway decided about one request beyond
@@ -14,12 +16,15 @@ import (
 // itself (one allocation for the record and the context value), so everything below finds it.
 type flight struct {
 	context.Context
-	client   clientAddr // resolved at arrival (resolveClient)
-	deadline time.Time  // the hold deadline, from arrival; a replay keeps it
+	client      clientAddr // resolved at arrival (resolveClient)
+	arrived     time.Time  // its place in the line in front of the upstream; a replay keeps it
+	deadline    time.Time  // the latest it may be admitted (HOLD_TIMEOUT after arrival)
+	wantsStream bool       // it asks for an event stream or a WebSocket (wantsStream)
 
 	// Written by the request's own goroutine (the handler, then RoundTrip, Transport's GotConn
 	// hook and ModifyResponse on it), read by the access log after the handler returned.
-	held     time.Duration
+	slot     *gate.Slot    // its place among the requests in flight; nil until admitted
+	queued   time.Duration // time in line, over all its attempts
 	replayed bool
 	stream   bool // the upstream answered with an event stream
 	trace    httptrace.ClientTrace
@@ -38,8 +43,8 @@ type connMark struct {
 type flightKey struct{}
 
 // newFlight returns a request's flight; use its withTrace as the request's context.
-func newFlight(parent context.Context, client clientAddr, deadline time.Time) *flight {
-	f := &flight{Context: parent, client: client, deadline: deadline}
+func newFlight(parent context.Context, client clientAddr, arrived, deadline time.Time) *flight {
+	f := &flight{Context: parent, client: client, arrived: arrived, deadline: deadline}
 	f.trace.GotConn = f.gotConn
 	return f
 }
@@ -96,3 +101,10 @@ func flightFrom(ctx context.Context) *flight {
 // isStream reports whether the upstream answered the request with an event stream; false for a
 // nil flight.
 func (f *flight) isStream() bool { return f != nil && f.stream }
+
+// done gives back the request's slot, if it was admitted.
+func (f *flight) done() {
+	if f.slot != nil {
+		f.slot.Done()
+	}
+}

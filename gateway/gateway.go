@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/gateway/gate"
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/gateway/supervise"
 	"github.com/hfgate/hfgate/middleware"
@@ -52,7 +53,7 @@ type Gateway struct {
 	answers     *answers
 	conns       *hijackedConns
 	prober      *health.Prober
-	hold        *holdQueue
+	admission   *admission
 	supervisor  *supervise.Supervisor // nil when UPSTREAM_CMD is not set
 	remindEvery time.Duration
 	metrics     *metrics // nil unless METRICS_ADDR is set
@@ -77,18 +78,26 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 	}
 	tracker := health.TrackerOptions{Logger: opts.Logger, Now: opts.Now}
 	g.answers = &answers{startedAt: opts.Now(), now: opts.Now, page: newStatusPage()}
-	var nextStart func() time.Time
+	g.admission = &admission{timeout: cfg.HoldTimeout, now: opts.Now}
 	if len(cfg.UpstreamCmd) > 0 {
 		g.supervisor = g.newSupervisor(childEnv(opts.Environ))
 		// A child that passed its health check started well: its next crash restarts it after
 		// the shortest backoff (see supervise.Supervisor.Healthy).
 		tracker.OnReady = g.supervisor.Healthy
 		g.answers.child = g.supervisor.Status
-		nextStart = func() time.Time { return g.supervisor.Status().NextAttempt }
+		g.admission.next = func() time.Time { return g.supervisor.Status().NextAttempt }
 	}
+	// The gate follows every transition before the Mark method that made it returns.
+	tracker.OnChange = g.admission.sync
 	g.readiness = health.NewTracker(tracker)
 	g.answers.readiness = g.readiness
-	g.hold = newHoldQueue(g.readiness, cfg.HoldTimeout, cfg.HoldMax, nextStart, opts.Now)
+	g.admission.readiness = g.readiness
+	var err error
+	if g.admission.gate, err = g.newGate(); err != nil {
+		return nil, err
+	}
+	g.answers.queue = g.admission.gate.Snapshot
+	g.admission.sync() // paused: the upstream is starting
 	if cfg.MetricsAddr != "" {
 		g.metrics = g.newMetrics(opts.DroppedLines)
 	}
@@ -100,6 +109,7 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		Logger:    opts.Logger,
 		Answers:   g.answers,
 		Conns:     g.conns,
+		Now:       opts.Now,
 	})
 	g.prober = &health.Prober{
 		URL:          cfg.UpstreamURL.JoinPath(cfg.UpstreamHealthPath).String(),
@@ -107,6 +117,7 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 		Tracker:      g.readiness,
 		Logger:       opts.Logger,
 		FastInterval: opts.ProbeInterval,
+		LastAnswer:   g.proxy.lastAnswer,
 		// The readiness clock, so elapsed times agree with the state's Since.
 		Now:           opts.Now,
 		ProgressEvery: opts.ProgressEvery,
@@ -125,17 +136,33 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// newMetrics registers the gateway's collectors, with the hold queue's and the log writer's.
+// newMetrics registers the gateway's collectors, with the line's and the log writer's.
 func (g *Gateway) newMetrics(droppedLines func() uint64) *metrics {
 	var child func() supervise.Status
 	if g.supervisor != nil {
 		child = g.supervisor.Status
 	}
 	m := newMetrics(g.readiness, child)
-	m.watchHold(g.hold)
+	m.watchGate(g.admission.gate)
 	m.watchLog(droppedLines)
-	g.hold.observe = m.observeHold
 	return m
+}
+
+// newGate is the line in front of the upstream: UPSTREAM_CONCURRENCY (0: adaptive), HOLD_MAX
+// waiting, and the edge's cut at UPSTREAM_TIMEOUT, after which the upstream's answer would be
+// a 504 anyway. Its outcomes go to the metrics, its refusing episodes to the log.
+func (g *Gateway) newGate() (*gate.Gate, error) {
+	return gate.New(gate.Options{
+		Limit:       int(g.cfg.UpstreamConcurrency),
+		MaxWaiting:  g.cfg.HoldMax,
+		EdgeTimeout: g.cfg.UpstreamTimeout,
+		OnOutcome: func(o gate.Outcome, waited time.Duration) {
+			if g.metrics != nil {
+				g.metrics.observeQueue(o, waited)
+			}
+		},
+		OnRefusing: g.logRefusing,
+	})
 }
 
 // newSupervisor is the supervisor of UPSTREAM_CMD: its starts and exits become readiness
@@ -159,19 +186,11 @@ func (g *Gateway) newSupervisor(env []string) *supervise.Supervisor {
 }
 
 // childEnv is the child's environment: the gateway's, plus PYTHONUNBUFFERED=1 unless set, so
-// a Python backend's log lines arrive as they are written, and without the GODEBUG setting
-// hfgate added for itself (SysmonSchedtrace): a Go backend must not inherit it.
+// a Python backend's log lines arrive as they are written.
 func childEnv(environ []string) []string {
 	env := make([]string, 0, len(environ)+1)
 	unbuffered := false
 	for _, kv := range environ {
-		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
-			v = strings.TrimSuffix(strings.TrimSuffix(v, SysmonSchedtrace), ",")
-			if v == "" {
-				continue
-			}
-			kv = "GODEBUG=" + v
-		}
 		unbuffered = unbuffered || strings.HasPrefix(kv, "PYTHONUNBUFFERED=")
 		env = append(env, kv)
 	}

@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/gate"
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/gateway/supervise"
 )
@@ -22,9 +24,65 @@ type answers struct {
 	startedAt time.Time
 	now       func() time.Time
 	page      *template.Template // the status page; see newStatusPage
+	// queue reports the line in front of the upstream (gate.Gate.Snapshot); nil = none shown.
+	queue func() gate.Snapshot
 }
 
 const setSecretsHint = "Set them in the Space's Settings -> Variables and secrets; the Space restarts by itself."
+
+// logsHint is the hint of a crash loop. The public answers never carry the backend's own
+// output (a traceback can hold paths, settings, data); its owner reads that in the log.
+const logsHint = "The Space's owner finds the reason (the backend's own error output) in the Space's Logs tab."
+
+// crashLoopExits is how many exits in a row, without the backend ever passing its health check
+// in between, make a crash loop (supervise.Status.ExitsBeforeReady). By the third the backend
+// has failed three starts over a few seconds of backoff, which a slow start does not explain,
+// and the same failure is what it will most likely meet again.
+const crashLoopExits = 3
+
+// crashLoop is what the public answers say of a crash loop: how often, and how the backend last
+// ended, as a fixed phrase.
+type crashLoop struct {
+	Exits    int    `json:"exits"`
+	LastExit string `json:"last_exit"`
+}
+
+// crashLoop returns the crash loop the supervised child is in, or nil: a child that exited
+// crashLoopExits times in a row before it was ever ready, while the state is starting or
+// crashed (the two it alternates between while it loops).
+func (a *answers) crashLoop(snap health.Snapshot) *crashLoop {
+	if a.child == nil || (snap.State != health.Starting && snap.State != health.Crashed) {
+		return nil
+	}
+	st := a.child()
+	if st.ExitsBeforeReady < crashLoopExits {
+		return nil
+	}
+	return &crashLoop{Exits: st.ExitsBeforeReady, LastExit: describeExit(st.LastExit)}
+}
+
+// describeExit says how the child last ended, in a fixed phrase without error text.
+func describeExit(e *supervise.ExitSummary) string {
+	switch {
+	case e == nil:
+		return "unknown"
+	case e.StartFailed:
+		return "its command could not be started"
+	case e.Signal != "" && e.Hint != "":
+		// Only a SIGKILL hfgate did not send has a hint (see supervise.Exit.Hint).
+		return "killed by " + e.Signal + ", on a Space usually the out-of-memory killer"
+	case e.Signal != "":
+		return "killed by " + e.Signal
+	default:
+		return "exit code " + strconv.Itoa(e.Code)
+	}
+}
+
+// message says in one sentence what is wrong in a crash loop.
+func (l *crashLoop) message() string {
+	return fmt.Sprintf("the service keeps failing to start: its backend exited %d times in a row before it was ready (last: %s); "+
+		"it is restarted with growing pauses, so retry after the number of seconds in Retry-After", l.Exits, l.LastExit)
+}
 
 // notReadyBody is the JSON of a 503 while the upstream is not ready.
 type notReadyBody struct {
@@ -32,9 +90,12 @@ type notReadyBody struct {
 	State      health.State `json:"state"`
 	RetryAfter int          `json:"retry_after"`
 	RequestID  string       `json:"request_id,omitempty"`
+	Reason     gate.Outcome `json:"reason,omitempty"` // busy answers: why (busy, edge_cut, overflow, timed_out)
 	Missing    []string     `json:"missing,omitempty"`
+	CrashLoop  *crashLoop   `json:"crash_loop,omitempty"`
 	Hint       string       `json:"hint,omitempty"`
 	Process    *childInfo   `json:"process,omitempty"`
+	Queue      *queueInfo   `json:"queue,omitempty"`
 }
 
 // childInfo is the part of the supervisor's status shown to any client.
@@ -59,8 +120,34 @@ type readyBody struct {
 	RetryAfter  int               `json:"retry_after,omitempty"`
 	Message     string            `json:"message,omitempty"`
 	Missing     []string          `json:"missing,omitempty"`
+	CrashLoop   *crashLoop        `json:"crash_loop,omitempty"`
 	Hint        string            `json:"hint,omitempty"`
 	Supervisor  *supervise.Status `json:"supervisor,omitempty"`
+	Queue       *queueInfo        `json:"queue,omitempty"`
+}
+
+// queueInfo is the line in front of the upstream as /ready, the status page and the 503s show
+// it: requests in flight to the upstream and waiting, the limit and how it is set, and the
+// estimated time for the line to drain.
+type queueInfo struct {
+	InFlight      int     `json:"in_flight"`
+	Waiting       int     `json:"waiting"`
+	Limit         int     `json:"limit"`
+	Adaptive      bool    `json:"adaptive"`
+	Streams       int     `json:"open_streams"`
+	EstimatedWait float64 `json:"estimated_wait_seconds"`
+}
+
+// queueInfo returns the line's state, or nil when the answers have no line to show.
+func (a *answers) queueInfo() *queueInfo {
+	if a.queue == nil {
+		return nil
+	}
+	s := a.queue()
+	return &queueInfo{
+		InFlight: s.InFlight, Waiting: s.Waiting, Limit: s.Limit, Adaptive: s.Adaptive, Streams: s.Streams,
+		EstimatedWait: s.Wait.Round(100 * time.Millisecond).Seconds(),
+	}
 }
 
 // message says in one sentence why requests are turned away.
@@ -111,9 +198,13 @@ func (a *answers) notReady(snap health.Snapshot, requestID string) notReadyBody 
 		RetryAfter: a.retryAfter(),
 		RequestID:  requestID,
 		Process:    a.childInfo(),
+		Queue:      a.queueInfo(),
 	}
 	if snap.State == health.Misconfigured {
 		body.Missing, body.Hint = snap.Missing, setSecretsHint
+	}
+	if loop := a.crashLoop(snap); loop != nil {
+		body.Error, body.CrashLoop, body.Hint = loop.message(), loop, logsHint
 	}
 	return body
 }
@@ -127,8 +218,62 @@ func (a *answers) writeNotReady(w http.ResponseWriter, r *http.Request, requestI
 		snap = health.Snapshot{State: health.Unavailable}
 	}
 	body := a.notReady(snap, requestID)
+	if wantsEventStreamAnswer(r) {
+		writeRetryStream(w, r, "unavailable", body.RetryAfter, body)
+		return
+	}
 	w.Header().Set("Retry-After", strconv.Itoa(body.RetryAfter))
 	writeJSON(w, r, http.StatusServiceUnavailable, body)
+}
+
+// busyRetryAfter is the Retry-After of a busy answer before the line has an estimate (no
+// request has finished yet): short, since the line was only just formed.
+const busyRetryAfter = 2
+
+// writeBusy answers 503 for a request the line refused while the upstream is up but busy
+// (ref.Overload): at once when its expected wait was longer than it may wait, with Retry-After
+// from the line's estimated drain time, the state (ready) and the reason.
+func (a *answers) writeBusy(w http.ResponseWriter, r *http.Request, requestID string, ref *gate.Refusal) {
+	retry := ref.RetryAfter
+	if retry <= 0 {
+		retry = busyRetryAfter
+	}
+	msg := "the service is busy; retry after the number of seconds in Retry-After"
+	if ref.Outcome == gate.Cut {
+		msg = "the service is too busy to answer before the connection's time limit; retry after the number of seconds in Retry-After"
+	}
+	body := notReadyBody{Error: msg, State: a.readiness.State(), Reason: ref.Outcome, RetryAfter: retry,
+		RequestID: requestID, Queue: a.queueInfo()}
+	if wantsEventStreamAnswer(r) {
+		writeRetryStream(w, r, "busy", retry, body)
+		return
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	writeJSON(w, r, http.StatusServiceUnavailable, body)
+}
+
+// wantsEventStreamAnswer reports whether a turned-away request gets its answer as an event
+// stream: a GET asking for text/event-stream, as a browser's EventSource sends it.
+func wantsEventStreamAnswer(r *http.Request) bool {
+	return r.Method == http.MethodGet && acceptsEventStream(r)
+}
+
+// writeRetryStream answers a request for an event stream that the gateway turns away (not
+// ready, busy) as one the client reconnects from: 200 text/event-stream with a retry: field
+// (Retry-After in milliseconds), one event named ev carrying the usual JSON, then the end. A
+// browser's EventSource closes for good on any other answer (the HTML standard "fails the
+// connection" on a status other than 200 or another content type), while the end of a 200
+// stream makes it reconnect after the retry time, by itself. Retry-After is sent too, for
+// clients that read it.
+func writeRetryStream(w http.ResponseWriter, r *http.Request, ev string, retryAfter int, body any) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("Retry-After", strconv.Itoa(retryAfter))
+	w.WriteHeader(http.StatusOK)
+	data, _ := json.Marshal(body)
+	_, _ = fmt.Fprintf(w, "retry: %d\nevent: %s\ndata: %s\n\n", retryAfter*1000, ev, data)
 }
 
 // writeError answers a fixed error message as JSON.
@@ -153,6 +298,7 @@ func (a *answers) writeReady(w http.ResponseWriter, r *http.Request) {
 		st := a.child()
 		body.Supervisor = &st
 	}
+	body.Queue = a.queueInfo()
 	code := http.StatusOK
 	if !body.Ready {
 		code = http.StatusServiceUnavailable
@@ -162,6 +308,9 @@ func (a *answers) writeReady(w http.ResponseWriter, r *http.Request) {
 	}
 	if snap.State == health.Misconfigured {
 		body.Missing, body.Hint = snap.Missing, setSecretsHint
+	}
+	if loop := a.crashLoop(snap); loop != nil {
+		body.Message, body.CrashLoop, body.Hint = loop.message(), loop, logsHint
 	}
 	writeJSON(w, r, code, body)
 }
@@ -191,18 +340,20 @@ func (a *answers) writeStatusPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = a.page.Execute(w, statusPageData{
-		State:   string(snap.State),
-		Refresh: body.RetryAfter,
-		Missing: strings.Join(snap.Missing, ", "),
-		Hint:    setSecretsHint,
+		State:     string(snap.State),
+		Refresh:   body.RetryAfter,
+		Missing:   strings.Join(snap.Missing, ", "),
+		Hint:      setSecretsHint,
+		CrashLoop: body.CrashLoop,
 	})
 }
 
 type statusPageData struct {
-	State   string
-	Refresh int
-	Missing string
-	Hint    string
+	State     string
+	Refresh   int
+	Missing   string
+	Hint      string
+	CrashLoop *crashLoop
 }
 
 // newStatusPage parses the status page template. It is a constant text, so Must cannot fail
@@ -216,13 +367,20 @@ const statusPageHTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="{{.Refresh}}">
 <link rel="icon" href="data:,">
-<title>{{if .Missing}}Settings missing{{else}}Starting{{end}}</title>
+<title>{{if .Missing}}Settings missing{{else if .CrashLoop}}Failing to start{{else}}Starting{{end}}</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}code{background:#f3f3f3;padding:0 .2em}</style>
 </head><body><main>
 {{if .Missing}}<h1>This Space is missing settings</h1>
 <p>The service needs <code>{{.Missing}}</code>. {{.Hint}}</p>
+{{else if .CrashLoop}}<h1>This Space keeps failing to start</h1>
+<p>Its backend exited {{.CrashLoop.Exits}} times in a row before it was ready (the last time: {{.CrashLoop.LastExit}}).
+It is restarted with growing pauses, but it will most likely fail again until its code or settings are fixed.</p>
+<p>If this is your Space: the reason, such as a traceback, is in the Space's <strong>Logs</strong> tab.</p>
+<p>This page reloads by itself in {{.Refresh}} s.</p>
 {{else if eq .State "draining"}}<h1>This Space is restarting</h1>
 <p>The service is shutting down to restart. This page reloads by itself in {{.Refresh}} s.</p>
+{{else if eq .State "crashed"}}<h1>This Space is restarting</h1>
+<p>The service stopped unexpectedly and is being restarted. This page reloads by itself in {{.Refresh}} s.</p>
 {{else}}<h1>This Space is starting</h1>
 <p>The service is warming up (state: <code>{{.State}}</code>). This page reloads by itself in {{.Refresh}} s.</p>
 {{end}}</main></body></html>

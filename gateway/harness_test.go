@@ -221,7 +221,7 @@ func (u *upstream) last() *http.Request {
 // entered returns r as Gateway.ServeHTTP hands it on, with its flight (the client resolved
 // against trusted), for a test that drives the proxy alone.
 func entered(r *http.Request, trusted []netip.Prefix) *http.Request {
-	f := newFlight(r.Context(), resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], trusted), time.Time{})
+	f := newFlight(r.Context(), resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], trusted), time.Now(), time.Time{})
 	return r.WithContext(f.withTrace())
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/gate"
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/gateway/supervise"
 	"github.com/labstack/echo/v4"
@@ -37,26 +38,33 @@ type metrics struct {
 	inFlight prometheus.Gauge
 	ttfb     prometheus.Histogram
 
-	holdTime     *prometheus.HistogramVec // outcome
-	holdOutcomes *prometheus.CounterVec   // outcome
-	replays      prometheus.Counter
+	queueTime     *prometheus.HistogramVec // outcome
+	queueOutcomes *prometheus.CounterVec   // outcome
+	replays       prometheus.Counter
 }
 
-// observeHold records one request's time in the hold queue (none for an overflow: it was never
-// held).
-func (m *metrics) observeHold(outcome holdOutcome, d time.Duration) {
-	m.holdOutcomes.WithLabelValues(string(outcome)).Inc()
-	if outcome != holdOverflow {
-		m.holdTime.WithLabelValues(string(outcome)).Observe(d.Seconds())
+// observeQueue records how one request's turn at the line in front of the upstream ended and
+// how long it waited (gate.Options.OnOutcome). The outcomes other than admitted are the
+// refusals, by reason; an early refusal waited 0 s.
+func (m *metrics) observeQueue(o gate.Outcome, waited time.Duration) {
+	m.queueOutcomes.WithLabelValues(string(o)).Inc()
+	m.queueTime.WithLabelValues(string(o)).Observe(waited.Seconds())
+}
+
+// watchGate exports the line's state: requests waiting, in flight to the upstream, the limit.
+func (m *metrics) watchGate(g *gate.Gate) {
+	gauge := func(name, help string, v func(gate.Snapshot) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return float64(v(g.Snapshot())) })
 	}
-}
-
-// watchHold exports how many requests are held now.
-func (m *metrics) watchHold(h *holdQueue) {
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "hfgate_held_requests",
-		Help: "Requests held now, waiting for the upstream to come back (at most HOLD_MAX).",
-	}, func() float64 { return float64(h.held()) }))
+	m.reg.MustRegister(
+		gauge("hfgate_queued_requests", "Requests waiting in line for the upstream now (restarting or busy; at most HOLD_MAX).",
+			func(s gate.Snapshot) int { return s.Waiting }),
+		gauge("hfgate_upstream_in_flight", "Forwarded requests holding a slot now (event streams and WebSockets give theirs back at their first byte).",
+			func(s gate.Snapshot) int { return s.InFlight }),
+		gauge("hfgate_upstream_concurrency_limit", "The limit of requests in flight to the upstream now (UPSTREAM_CONCURRENCY, or found from its latency).",
+			func(s gate.Snapshot) int { return s.Limit }),
+	)
 }
 
 // watchLog exports dropped, the count of log lines the log writer dropped (Options.DroppedLines),
@@ -95,20 +103,20 @@ func newMetrics(readiness *health.Tracker, child func() supervise.Status) *metri
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
 	}
-	m.holdTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "hfgate_hold_seconds",
-		Help:    "Time requests were held while the upstream came back, by outcome (forwarded, timed_out, client_gone, gave_up).",
-		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60},
+	m.queueTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "hfgate_queue_seconds",
+		Help:    "Time requests waited in line for the upstream, by outcome (admitted, or the refusal: not_held, timed_out, overflow, client_gone, gave_up, busy, edge_cut).",
+		Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60},
 	}, []string{"outcome"})
-	m.holdOutcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hfgate_hold_outcomes_total",
-		Help: "Requests that went to the hold queue, by outcome (forwarded, timed_out, overflow, client_gone, gave_up).",
+	m.queueOutcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hfgate_queue_outcomes_total",
+		Help: "Requests that asked the line in front of the upstream, by outcome (admitted, not_held, timed_out, overflow, client_gone, gave_up, busy, edge_cut).",
 	}, []string{"outcome"})
 	m.replays = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "hfgate_replays_total",
 		Help: "Requests sent to the upstream a second time because the first attempt never reached it.",
 	})
-	m.reg.MustRegister(m.holdTime, m.holdOutcomes, m.replays)
+	m.reg.MustRegister(m.queueTime, m.queueOutcomes, m.replays)
 	m.reg.MustRegister(m.requests, m.duration, m.inFlight, m.ttfb,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hfgate_upstream_up",

@@ -12,7 +12,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/middleware"
@@ -27,6 +29,8 @@ type proxy struct {
 	logger    *slog.Logger
 	answers   *answers
 	conns     *hijackedConns
+	now       func() time.Time
+	answered  atomic.Int64 // when the upstream last answered a forwarded request (UnixNano)
 }
 
 // proxyConfig carries what newProxy needs.
@@ -37,6 +41,7 @@ type proxyConfig struct {
 	Logger    *slog.Logger
 	Answers   *answers
 	Conns     *hijackedConns
+	Now       func() time.Time // the readiness clock; nil = time.Now
 }
 
 func newProxy(cfg proxyConfig) *proxy {
@@ -46,6 +51,10 @@ func newProxy(cfg proxyConfig) *proxy {
 		logger:    cfg.Logger,
 		answers:   cfg.Answers,
 		conns:     cfg.Conns,
+		now:       cfg.Now,
+	}
+	if p.now == nil {
+		p.now = time.Now
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -100,6 +109,15 @@ func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
+// lastAnswer is when the upstream last answered a forwarded request (zero before the first):
+// the prober does not count a check that timed out meanwhile (health.Prober.LastAnswer).
+func (p *proxy) lastAnswer() time.Time {
+	if n := p.answered.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // clientOf is the request's client as resolved at its arrival (flight). A request without a
 // flight did not enter through Gateway.ServeHTTP (a unit test of the proxy alone): its client
 // is unknown, so nothing it sent is trusted and no X-Real-IP is set.
@@ -124,14 +142,21 @@ func setSingle(h http.Header, key, v string) {
 // and ReverseProxy adds upstream headers to those already set, which would duplicate them) and
 // prepares event streams.
 func (p *proxy) modifyResponse(res *http.Response) error {
+	p.answered.Store(p.now().UnixNano())
+	stream := isEventStream(res.Header.Get("Content-Type"))
+	if f := flightFrom(res.Request.Context()); f != nil {
+		f.stream = stream // decided here, once: the metrics read it
+		if f.slot != nil {
+			// The backend's work for this request is its time to this first byte; a stream
+			// or a WebSocket gives its slot back now (see gate.Slot.FirstByte).
+			f.slot.FirstByte(stream || res.StatusCode == http.StatusSwitchingProtocols)
+		}
+	}
 	middleware.StripCORSHeaders(res.Header)
 	// The gateway's X-Request-ID is already set (and was sent upstream); an echo of it from
 	// the upstream would be added as a second value.
 	res.Header.Del(middleware.HeaderRequestID)
-	if isEventStream(res.Header.Get("Content-Type")) {
-		if f := flightFrom(res.Request.Context()); f != nil {
-			f.stream = true // decided here, once: the metrics read it
-		}
+	if stream {
 		// Tell any buffering proxy in front (nginx and friends) to pass events at once.
 		res.Header.Set("X-Accel-Buffering", "no")
 		res.Body = &eventStreamBody{ReadCloser: res.Body, p: p, requestID: res.Request.Header.Get(middleware.HeaderRequestID)}
@@ -227,6 +252,7 @@ func (p *proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 		p.answers.writeError(w, r, http.StatusRequestEntityTooLarge, "request body too large", reqID)
 	case r.Context().Err() != nil:
 		// The client went away (or the server is shutting down). The access log records 499.
+		abandon(r)
 		p.answers.writeNotReady(w, r, reqID)
 	case isDialError(err):
 		// Nothing listens (or the connection attempt was reset): the upstream is down.
@@ -242,11 +268,21 @@ func (p *proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 		p.logger.Warn("upstream connection lost", "request_id", reqID, "err", err)
 		p.answers.writeNotReady(w, r, reqID)
 	case isTimeout(err):
+		abandon(r)
 		p.logger.Warn("upstream timed out", "request_id", reqID, "err", err)
 		p.answers.writeError(w, r, http.StatusGatewayTimeout, "the service took too long to answer", reqID)
 	default:
 		p.logger.Warn("upstream request failed", "request_id", reqID, "err", err)
 		p.answers.writeError(w, r, http.StatusBadGateway, "the service gave an invalid answer", reqID)
+	}
+}
+
+// abandon tells the line that the upstream had the request but its answer is not waited for any
+// more (gate.Slot.Abandon): a backend too slow for its clients must not be judged only by the
+// answers that made it.
+func abandon(r *http.Request) {
+	if f := flightFrom(r.Context()); f != nil && f.slot != nil && f.mayHaveReached() {
+		f.slot.Abandon()
 	}
 }
 

@@ -26,7 +26,7 @@ import (
 // set by the body buffer middleware), or a streamed body of which nothing was read yet.
 type replayTransport struct {
 	next      http.RoundTripper
-	hold      *holdQueue
+	admission *admission
 	readiness *health.Tracker
 	logger    *slog.Logger
 	onReplay  func() // metrics; nil = none
@@ -35,7 +35,7 @@ type replayTransport struct {
 
 func (t *replayTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	f := flightFrom(req.Context())
-	if f == nil || f.replayed || !t.hold.enabled() {
+	if f == nil || f.replayed || !t.admission.waits() {
 		return t.next.RoundTrip(req)
 	}
 	var streamed *unreadBody
@@ -89,9 +89,11 @@ func (t *replayTransport) holdAfter(req *http.Request, f *flight, err error) err
 	}
 	t.logger.Warn("upstream unreachable; holding the request to send it again",
 		"request_id", req.Header.Get(middleware.HeaderRequestID), "err", err)
-	outcome, held := t.hold.wait(req.Context(), f.deadline)
-	f.held += held
-	if outcome != holdForwarded {
+	// Its slot goes back (no latency sample: it never reached the upstream), and it asks the
+	// line again in its arrival's place: ahead of everyone who came later.
+	f.done()
+	f.slot = nil
+	if t.admission.acquire(f, true) != nil {
 		return err
 	}
 	return nil

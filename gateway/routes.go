@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hfgate/hfgate/gateway/gate"
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/middleware"
 	"github.com/labstack/echo/v4"
@@ -20,7 +21,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The request's record, as its context: the client is resolved and the hold deadline
 	// starts here, once, for everything below (see flight).
 	client := resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], g.cfg.TrustedProxies)
-	f := newFlight(r.Context(), client, g.hold.deadline())
+	now := g.now()
+	f := newFlight(r.Context(), client, now, g.admission.deadline(now))
 	g.echo.ServeHTTP(w, r.WithContext(f.withTrace()))
 }
 
@@ -72,15 +74,16 @@ func (g *Gateway) forward(c echo.Context) error {
 	if p := r.URL.Path; p == "/ready" || p == "/healthz" {
 		return g.serveOwn(c, p) // the one place the gateway's own routes are recognised
 	}
-	if !g.readiness.IsReady() {
-		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			g.answers.writeStatusPage(c.Response(), r)
-			return nil
-		}
-		if !g.holdUntilReady(c, flightFrom(r.Context())) {
-			return nil
-		}
+	if !g.readiness.IsReady() && r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		g.answers.writeStatusPage(c.Response(), r)
+		return nil
 	}
+	f := flightFrom(r.Context())
+	f.wantsStream = wantsStream(r)
+	if !g.admit(c, f) {
+		return nil
+	}
+	defer f.done()
 	w := &proxyWriter{resp: c.Response(), conns: g.conns, websocket: isWebSocket(r)}
 	defer func() {
 		if v := recover(); v != nil {
@@ -98,21 +101,24 @@ func (g *Gateway) forward(c echo.Context) error {
 	return nil
 }
 
-// holdUntilReady holds a request that arrived while the upstream is not ready (see holdQueue)
-// and reports whether it may go on to the upstream. Otherwise it has been answered: the
-// not-ready 503 with Retry-After, or nothing at all for a client that left (logged as 499).
-func (g *Gateway) holdUntilReady(c echo.Context, f *flight) bool {
-	outcome := holdNotHeld
-	if f != nil {
-		outcome, f.held = g.hold.wait(f, f.deadline)
-	}
-	switch outcome {
-	case holdForwarded:
+// admit takes the request through the line in front of the upstream (admission) and reports
+// whether it may go on. Otherwise it has been answered: busy (503 with the line's Retry-After),
+// not ready (503 with the start-up's), or nothing at all for a client that left (logged as 499).
+func (g *Gateway) admit(c echo.Context, f *flight) bool {
+	err := g.admission.acquire(f, false)
+	if err == nil {
 		return true
-	case holdClientGone:
-		return false
 	}
-	g.answers.writeNotReady(c.Response(), c.Request(), middleware.RequestIDFrom(c))
+	var ref *gate.Refusal
+	switch {
+	case !errors.As(err, &ref):
+		g.answers.writeNotReady(c.Response(), c.Request(), middleware.RequestIDFrom(c))
+	case ref.Outcome == gate.Gone:
+	case ref.Overload:
+		g.answers.writeBusy(c.Response(), c.Request(), middleware.RequestIDFrom(c), ref)
+	default:
+		g.answers.writeNotReady(c.Response(), c.Request(), middleware.RequestIDFrom(c))
+	}
 	return false
 }
 
@@ -156,14 +162,14 @@ func (g *Gateway) handleEchoError(err error, c echo.Context) {
 }
 
 // accessAttrs returns the access log's attributes after its own: the upstream's state, how long
-// the request was held and whether it was replayed, and the client (unless LOG_CLIENT_ADDR is
+// the request waited in line (queued) and whether it was replayed, and the client (unless LOG_CLIENT_ADDR is
 // false), all read from the request's flight.
 func (g *Gateway) accessAttrs() func(c echo.Context) []slog.Attr {
 	// The common case, shared by every record (AccessLogConfig.Attrs slices are only read).
 	readyAttr := []slog.Attr{slog.String("upstream", string(health.Ready))}
 	return func(c echo.Context) []slog.Attr {
 		f := flightFrom(c.Request().Context())
-		held := f != nil && (f.held > 0 || f.replayed)
+		held := f != nil && (f.queued > 0 || f.replayed)
 		client := ""
 		if g.cfg.LogClientAddr && f != nil {
 			client = f.client.Text // the client the upstream is told of
@@ -176,7 +182,7 @@ func (g *Gateway) accessAttrs() func(c echo.Context) []slog.Attr {
 		}
 		attrs := append(make([]slog.Attr, 0, 4), upstream)
 		if held {
-			attrs = append(attrs, slog.Duration("held", f.held), slog.Bool("replayed", f.replayed))
+			attrs = append(attrs, slog.Duration("queued", f.queued), slog.Bool("replayed", f.replayed))
 		}
 		if client != "" {
 			attrs = append(attrs, slog.String("client", client))

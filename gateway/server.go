@@ -83,7 +83,7 @@ func (g *Gateway) startBackground(ctx context.Context) (stop func()) {
 
 // guard wraps a background loop so that a panic in it is logged instead of taking the Space
 // down with it. (Were the supervisor to panic, its child would run on unsupervised until the
-// gateway exits, when Pdeathsig ends it.)
+// gateway exits, when Pdeathsig ends it on Linux.)
 func (g *Gateway) guard(name string, loop func()) func() {
 	return func() {
 		defer func() {

@@ -17,8 +17,8 @@ import (
 //   - the pooled http.Transport, dialing meteredConns (each counts the bytes written to it, so a
 //     failed attempt can tell whether any byte of its request went out; see flight);
 //   - timedTransport, the time-to-first-byte metric (only with METRICS_ADDR);
-//   - replayTransport, outermost, so that a replay's wait in the hold queue is not counted as
-//     upstream time.
+//   - replayTransport, outermost, so that a replay's wait in line is not counted as upstream
+//     time.
 //
 // The prober sends its health checks through the pooled Transport alone: they are not upstream
 // traffic, and a failed one is the prober's verdict, never replayed.
@@ -60,7 +60,7 @@ func newUpstreamTransport(dial func(ctx context.Context, network, addr string) (
 func (g *Gateway) newTransport(dial func(ctx context.Context, network, addr string) (net.Conn, error)) (base *http.Transport, chain http.RoundTripper) {
 	base = newUpstreamTransport(dial, g.cfg.UpstreamTimeout)
 	chain = base
-	replay := &replayTransport{hold: g.hold, readiness: g.readiness, logger: g.logger, closeIdle: base.CloseIdleConnections}
+	replay := &replayTransport{admission: g.admission, readiness: g.readiness, logger: g.logger, closeIdle: base.CloseIdleConnections}
 	if g.metrics != nil {
 		chain = &timedTransport{next: chain, ttfb: g.metrics.ttfb}
 		replay.onReplay = g.metrics.replays.Inc

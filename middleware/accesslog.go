@@ -37,14 +37,14 @@ type AccessLogConfig struct {
 	Now func() time.Time
 }
 
-func (c AccessLogConfig) withDefaults() AccessLogConfig {
-	if c.Logger == nil {
-		c.Logger = slog.Default()
+func (cfg AccessLogConfig) withDefaults() AccessLogConfig {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	return c
+	return cfg
 }
 
 // accessLogMessage is the message of every record AccessLog writes.

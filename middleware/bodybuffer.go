@@ -41,14 +41,14 @@ type BodyBufferConfig struct {
 	Timeout time.Duration
 }
 
-func (c BodyBufferConfig) withDefaults() BodyBufferConfig {
-	if c.Limit <= 0 {
-		c.Limit = DefaultBufferBodyBytes
+func (cfg BodyBufferConfig) withDefaults() BodyBufferConfig {
+	if cfg.Limit <= 0 {
+		cfg.Limit = DefaultBufferBodyBytes
 	}
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultBodyReadTimeout
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultBodyReadTimeout
 	}
-	return c
+	return cfg
 }
 
 // BodyBuffer returns middleware that reads small request bodies whole before

@@ -38,6 +38,13 @@ type Prober struct {
 	// Zero value: 2.
 	FailureThreshold int
 
+	// LastAnswer returns when the upstream last answered a forwarded request (its response
+	// headers). A check that times out while the upstream answered a request meanwhile is not
+	// counted as failed: the upstream is alive and busy, and a busy backend is not an outage
+	// (its health endpoint waits behind the work it is doing). A refused connection or an
+	// error status still counts. Zero value: every failed check counts.
+	LastAnswer func() time.Time
+
 	failures int         // consecutive failed checks; only the Run goroutine touches it
 	progress progressLog // start-up progress lines; only the Run goroutine touches it
 }
@@ -89,6 +96,7 @@ func (p *Prober) Run(ctx context.Context) {
 // the upstream is accepting connections and its application answers.
 func (p *Prober) checkOnce(ctx context.Context) bool {
 	p.withDefaults()
+	start := p.Now()
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	ok, status := false, 0
@@ -118,6 +126,10 @@ func (p *Prober) checkOnce(ctx context.Context) bool {
 		p.failures = 0
 		p.Tracker.MarkReady()
 		return true
+	}
+	if ctx.Err() == context.DeadlineExceeded && p.LastAnswer != nil && p.LastAnswer().After(start) {
+		p.Logger.Debug("health check timed out while the upstream answers requests: busy, not down")
+		return false
 	}
 	p.failures++
 	if p.failures >= p.FailureThreshold {

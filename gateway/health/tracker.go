@@ -61,6 +61,7 @@ type Tracker struct {
 	missing     []string      // names of missing required variables (misconfigured only)
 	changed     chan struct{} // closed (and replaced) at every transition; see Changed
 	onReady     func()        // called (under the lock) at each transition to ready; nil = none
+	onChange    func()        // called (without the lock) after each transition; nil = none
 }
 
 // TrackerOptions configures NewTracker. Zero values are documented per field.
@@ -72,6 +73,11 @@ type TrackerOptions struct {
 	// OnReady is called at each transition to Ready, under the tracker's lock (so it must not
 	// call back into the tracker). Zero value: nothing is called.
 	OnReady func()
+	// OnChange is called after each transition, without the lock, on the goroutine that made
+	// it, before the Mark method returns: what must follow the state (the gate in front of the
+	// upstream) is in step with it by then. Transitions on other goroutines may call it
+	// concurrently and out of order, so it reads the state afresh. Zero value: nothing is called.
+	OnChange func()
 }
 
 // NewTracker returns a state machine in Starting.
@@ -84,6 +90,7 @@ func NewTracker(opts TrackerOptions) *Tracker {
 		logger:    opts.Logger,
 		now:       opts.Now,
 		onReady:   opts.OnReady,
+		onChange:  opts.OnChange,
 		wake:      make(chan struct{}, 1),
 		changed:   make(chan struct{}),
 		state:     Starting,
@@ -149,10 +156,12 @@ func (r *Tracker) MarkUnreachable() {
 // MarkStarted records that the supervised child was (re)started.
 func (r *Tracker) MarkStarted() {
 	r.mu.Lock()
-	if r.state != Ready && r.transitionLocked(Starting, "upstream process started") {
+	changed := r.state != Ready && r.transitionLocked(Starting, "upstream process started")
+	if changed {
 		r.startedAt = r.since
 	}
 	r.mu.Unlock()
+	r.changedTo(changed)
 	r.Poke()
 }
 
@@ -166,11 +175,13 @@ func (r *Tracker) MarkDraining() { r.transition(Draining, "shutting down") }
 // MarkMisconfigured records missing required variables. The state is terminal.
 func (r *Tracker) MarkMisconfigured(missing []string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.missing = append([]string(nil), missing...)
-	r.transitionLocked(Misconfigured, "required variables missing")
+	changed := r.transitionLocked(Misconfigured, "required variables missing")
+	r.mu.Unlock()
+	r.changedTo(changed)
 }
 
+// Poke asks the prober for a check now (a request saw the upstream fail).
 func (r *Tracker) Poke() {
 	select {
 	case r.wake <- struct{}{}:
@@ -180,17 +191,24 @@ func (r *Tracker) Poke() {
 
 func (r *Tracker) transition(to State, reason string) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.transitionLocked(to, reason)
+	changed := r.transitionLocked(to, reason)
+	r.mu.Unlock()
+	return r.changedTo(changed)
 }
 
 func (r *Tracker) transitionFrom(from, to State, reason string) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.state != from {
-		return false
+	changed := r.state == from && r.transitionLocked(to, reason)
+	r.mu.Unlock()
+	return r.changedTo(changed)
+}
+
+// changedTo calls OnChange after a transition (changed) and returns changed.
+func (r *Tracker) changedTo(changed bool) bool {
+	if changed && r.onChange != nil {
+		r.onChange()
 	}
-	return r.transitionLocked(to, reason)
+	return changed
 }
 
 // transitionLocked is the only place the state changes.

@@ -15,5 +15,6 @@
 // log handler, which the Logger given to a Supervisor already goes through; only the masking
 // of query parameters, which the handler cannot know in advance, lives here.
 //
-// Linux-only: it relies on Pdeathsig, process groups and waitid.
+// It runs on Linux and macOS; what differs (the parent-death signal, waiting for an exit without
+// reaping, the unit of peak memory) is in proc_linux.go, proc_darwin.go and maxrss_*.go.
 package supervise

@@ -31,7 +31,7 @@ func peakRSS(ps *os.ProcessState) int64 {
 	if !ok || ru == nil || ru.Maxrss <= 0 {
 		return 0
 	}
-	return ru.Maxrss << 10 // KiB on Linux
+	return ru.Maxrss * maxrssUnit
 }
 
 // formatBytes renders n in binary units, whole KiB and MiB, GiB with one

@@ -18,7 +18,7 @@ func selfMaxRSS(t *testing.T) int64 {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		t.Fatalf("getrusage: %v", err)
 	}
-	return ru.Maxrss << 10
+	return ru.Maxrss * maxrssUnit
 }
 
 // exitRecord waits for the "upstream exited" log record.

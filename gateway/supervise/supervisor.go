@@ -47,8 +47,9 @@ const (
 // of a server) is killed with SIGKILL before the next attempt, so orphans
 // cannot keep holding the port or the output pipes.
 //
-// Supervisor is Linux-only (it relies on Pdeathsig and waitid). Set the
-// fields, then call Run once; Status may be called from any goroutine.
+// Supervisor runs on Linux and macOS (proc_linux.go, proc_darwin.go: on
+// macOS a child outlives a gateway killed with SIGKILL). Set the fields,
+// then call Run once; Status may be called from any goroutine.
 type Supervisor struct {
 	// Args is the command line: Args[0] is the program (looked up in the
 	// gateway's own PATH when it has no slash), the rest its arguments.
@@ -157,6 +158,11 @@ type Status struct {
 	PID int `json:"pid,omitempty"`
 	// Restarts counts restarts since Run began.
 	Restarts int `json:"restarts"`
+	// ExitsBeforeReady counts the exits (and failed starts) in a row of
+	// runs that were never marked Healthy: 0 (omitted) once a run passes
+	// its health check. It is how a crash loop shows: a backend that keeps
+	// dying before it can serve, such as one whose import fails.
+	ExitsBeforeReady int `json:"exits_before_ready,omitempty"`
 	// LastExit describes the latest exit or failed start; nil before any.
 	LastExit *ExitSummary `json:"last_exit,omitempty"`
 	// NextAttempt is when the next start is due, while in backoff.
@@ -295,7 +301,14 @@ func (s *Supervisor) update(f func(st *Status)) {
 // backend killed while serving (the out-of-memory killer, a poison request) so comes back at
 // once, while one that cannot get as far as its health check keeps backing off. Safe to call
 // from any goroutine; a call while no child runs has no effect on later runs.
-func (s *Supervisor) Healthy() { s.healthy.Store(true) }
+func (s *Supervisor) Healthy() {
+	s.healthy.Store(true)
+	s.update(func(st *Status) {
+		if st.State == Running {
+			st.ExitsBeforeReady = 0
+		}
+	})
+}
 
 // Run supervises the child until ctx is done: it starts the child, relays its
 // output, waits for it to exit, waits out the backoff and starts it again.
@@ -336,8 +349,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		exitAt := time.Now()
 
 		stopping := ctx.Err() != nil
+		healthy := ev.Err == nil && s.healthy.Load()
 		var delay time.Duration
-		if ev.Err == nil && (ev.RunTime >= cfg.stableAfter || s.healthy.Load()) {
+		if healthy || (ev.Err == nil && ev.RunTime >= cfg.stableAfter) {
 			failures = 0
 		}
 		if !stopping {
@@ -360,6 +374,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				st.LastExit.PeakRSS = formatBytes(ev.PeakRSS)
 			}
 			st.NextAttempt = ev.NextAttempt
+			switch {
+			case healthy:
+				st.ExitsBeforeReady = 0
+			case !stopping:
+				st.ExitsBeforeReady++
+			}
 			if !stopping {
 				st.State = Backoff
 			}
@@ -520,20 +540,10 @@ func startChild(ctx context.Context, s *Supervisor, cfg settings) (*childProcess
 	cmd := exec.Command(s.Args[0], s.Args[1:]...)
 	cmd.Dir = s.Dir
 	cmd.Env = s.Env
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Own group: signals reach the child's own children too, and the
-		// group can be killed as a whole.
-		Setpgid: true,
-		// If the gateway dies without stopping the child (SIGKILL, crash),
-		// the kernel kills the child instead of leaving it holding the port.
-		// Caveat: Linux sends this signal when the *thread* that forked the
-		// child exits, not the process. The Go runtime never ends its
-		// threads, except when a goroutine locked with runtime.LockOSThread
-		// returns without unlocking: so Start must not run on such a
-		// goroutine, or the child would be killed when it returns. Also,
-		// the setting is not inherited by grandchildren.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	// Own process group (signals reach the child's own children too, and the
+	// group can be killed as a whole), and on Linux a parent-death signal:
+	// see childAttr in proc_linux.go and proc_darwin.go.
+	cmd.SysProcAttr = childAttr()
 
 	// Our own pipes, not cmd.StdoutPipe: Wait must reap the child as soon
 	// as it exits, while a grandchild may still hold the pipes open. The
@@ -598,17 +608,10 @@ func relayPipe(ctx context.Context, logger *slog.Logger, r io.Reader, stream str
 // process group: those processes have lost their parent and would otherwise
 // keep the port and the output pipes.
 func (c *childProcess) wait() {
-	// Wait for the exit but leave the child a zombie (WNOWAIT): while it is
-	// unreaped its PID, which is also the group ID, cannot be reused, so
-	// signalling the group cannot hit an unrelated process.
-	var info unix.Siginfo
-	var err error
-	for {
-		err = unix.Waitid(unix.P_PID, c.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
+	// Wait for the exit but leave the child a zombie: while it is unreaped
+	// its PID, which is also the group ID, cannot be reused, so signalling
+	// the group cannot hit an unrelated process.
+	err := awaitExit(c.pid)
 	c.mu.Lock()
 	if err == nil {
 		_ = unix.Kill(-c.pid, unix.SIGKILL)

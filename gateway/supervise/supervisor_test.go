@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,8 +16,6 @@ import (
 	"time"
 
 	"github.com/hfgate/hfgate/logging/logtest"
-
-	"golang.org/x/sys/unix"
 )
 
 // supervised is a Supervisor under test with its events turned into channels.
@@ -150,55 +147,6 @@ func (sv *supervised) WaitLine(t *testing.T, prefix string) string {
 		return strings.HasPrefix(line, prefix)
 	})
 	return strings.TrimPrefix(r["line"].(string), prefix)
-}
-
-// awaitGone waits until the process behind pidfd (opened with pidfdOf while
-// it surely ran) has exited, and checks that kill(pid, 0) no longer finds a
-// live process.
-func awaitGone(t *testing.T, pid, pidfd int) {
-	t.Helper()
-	// A pidfd becomes readable when the process exits, whoever reaps it.
-	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, 10_000)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil || n == 0 {
-			t.Fatalf("process %d still running 10s after Run returned (poll: %v)", pid, err)
-		}
-		break
-	}
-	// An orphan is reaped by init, not by us: until then it is a zombie,
-	// which has exited but still answers kill(pid, 0).
-	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) && procState(pid) != "Z" {
-		t.Errorf("kill(%d, 0): got %v (state %q), want ESRCH or a zombie", pid, err, procState(pid))
-	}
-}
-
-// pidfdOf opens a pidfd for a live process; it is closed at the end of the test.
-func pidfdOf(t *testing.T, pid int) int {
-	t.Helper()
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		t.Fatalf("pidfd_open(%d): %v", pid, err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	return fd
-}
-
-// procState returns the state letter from /proc/<pid>/stat, or "" if gone.
-func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return ""
-	}
-	return s[i+2 : i+3]
 }
 
 // jsonObject marshals v and decodes it again as a JSON object, to check the
@@ -450,7 +398,7 @@ func TestSupervisorStopSignalsWholeGroup(t *testing.T) {
 	pid := sv.Start(t)
 	gc := parsePID(t, sv.WaitLine(t, "grandchild "))
 	sleeper := parsePID(t, sv.WaitLine(t, "sleeper "))
-	gcfd, sleeperfd := pidfdOf(t, gc), pidfdOf(t, sleeper)
+	gcw, sleeperw := watchProc(t, gc), watchProc(t, sleeper)
 
 	sv.Stop(t)
 	ev := sv.Exit(t)
@@ -467,8 +415,8 @@ func TestSupervisorStopSignalsWholeGroup(t *testing.T) {
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("kill(%d, 0) after Run: got %v, want ESRCH", pid, err)
 	}
-	awaitGone(t, gc, gcfd)
-	awaitGone(t, sleeper, sleeperfd)
+	gcw.awaitGone(t)
+	sleeperw.awaitGone(t)
 	if st := sv.s.Status(); st.State != Stopped || st.PID != 0 {
 		t.Errorf("got status %+v after Run, want stopped without pid", st)
 	}
@@ -481,7 +429,7 @@ func TestSupervisorStopKillsAfterTimeout(t *testing.T) {
 	sv := superviseScript(t, script, func(s *Supervisor) { s.StopTimeout = 50 * time.Millisecond })
 	pid := sv.Start(t)
 	sleeper := parsePID(t, sv.WaitLine(t, "sleeper "))
-	fd := pidfdOf(t, sleeper)
+	w := watchProc(t, sleeper)
 
 	sv.Stop(t)
 	ev := sv.Exit(t)
@@ -489,7 +437,7 @@ func TestSupervisorStopKillsAfterTimeout(t *testing.T) {
 		t.Errorf("got exit pid=%d code=%d signal=%q, want pid=%d code=-1 signal=SIGKILL", ev.PID, ev.Code, ev.Signal, pid)
 	}
 	sv.logs.Wait(t, "upstream did not stop in time, killing it", func(r map[string]any) bool { return r["level"] == "WARN" })
-	awaitGone(t, sleeper, fd)
+	w.awaitGone(t)
 }
 
 func TestSupervisorKillsOrphansWhenChildExits(t *testing.T) {
@@ -498,12 +446,12 @@ func TestSupervisorKillsOrphansWhenChildExits(t *testing.T) {
 	sv := superviseScript(t, `sleep 1000 & echo sleeper $!; exit 7`, nil)
 	sv.Start(t)
 	sleeper := parsePID(t, sv.WaitLine(t, "sleeper "))
-	fd := pidfdOf(t, sleeper)
+	w := watchProc(t, sleeper)
 	if ev := sv.Exit(t); ev.Code != 7 {
 		t.Errorf("got code %d, want 7", ev.Code)
 	}
 	// The exit is reported once the orphan has released the output pipes.
-	awaitGone(t, sleeper, fd)
+	w.awaitGone(t)
 }
 
 func TestSupervisorRelaysAllOutputBeforeReportingExit(t *testing.T) {
@@ -531,8 +479,8 @@ func TestSupervisorStopsWaitingForEscapedPipeHolder(t *testing.T) {
 	sv := superviseScript(t, script, func(s *Supervisor) { s.StopTimeout = 50 * time.Millisecond })
 	pid := sv.Start(t)
 	escaped := parsePID(t, sv.WaitLine(t, "escaped "))
-	fd := pidfdOf(t, escaped)
-	t.Cleanup(func() { _ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0) })
+	w := watchProc(t, escaped)
+	t.Cleanup(w.kill)
 	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
@@ -593,6 +541,87 @@ func TestSupervisorStartFailure(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// TestSupervisorExitsBeforeReady: Status counts the exits in a row of runs that never passed
+// their health check (a crash loop), failed starts included; a healthy run starts the count
+// over as soon as it is marked, and the exit of the shutdown is not counted.
+func TestSupervisorExitsBeforeReady(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		healthy []int // runs marked Healthy (from OnStart, while they run)
+		// want is Status().ExitsBeforeReady after each exit.
+		want []int
+	}{
+		{name: "crash loop", args: []string{"/bin/sh", "-c", "exit 1"}, want: []int{1, 2, 3, 4}},
+		{name: "failed starts count", args: []string{"/nonexistent/hfgate-test-program"}, want: []int{1, 2, 3}},
+		{name: "a healthy run starts over", args: []string{"/bin/sh", "-c", "exit 1"}, healthy: []int{2}, want: []int{1, 2, 0, 1, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var (
+				mu      sync.Mutex
+				got     []int
+				running []int // the count while each healthy run ran, after Healthy
+			)
+			sv := supervise(t, tt.args, func(s *Supervisor) {
+				s.MinBackoff = time.Millisecond
+				s.MaxBackoff = time.Millisecond
+				start, exit, run := s.OnStart, s.OnExit, 0
+				s.OnStart = func(pid int) {
+					if slices.Contains(tt.healthy, run) {
+						s.Healthy()
+						mu.Lock()
+						running = append(running, s.Status().ExitsBeforeReady)
+						mu.Unlock()
+					}
+					start(pid)
+				}
+				s.OnExit = func(ev Exit) {
+					run++
+					mu.Lock()
+					got = append(got, s.Status().ExitsBeforeReady)
+					mu.Unlock()
+					exit(ev)
+				}
+			})
+			for range tt.want {
+				sv.Exit(t)
+			}
+			mu.Lock()
+			gotNow, runningNow := slices.Clone(got[:len(tt.want)]), slices.Clone(running)
+			mu.Unlock()
+			if !slices.Equal(gotNow, tt.want) {
+				t.Errorf("got exits before ready %v, want %v", gotNow, tt.want)
+			}
+			for _, n := range runningNow {
+				if n != 0 {
+					t.Errorf("a run marked Healthy shows %d exits before ready, want 0", n)
+				}
+			}
+			if len(runningNow) != len(tt.healthy) {
+				t.Errorf("saw %d healthy runs, want %d", len(runningNow), len(tt.healthy))
+			}
+			b, m := jsonObject(t, sv.s.Status())
+			if _, ok := m["exits_before_ready"]; !ok {
+				t.Errorf("status JSON %s lacks exits_before_ready", b)
+			}
+		})
+	}
+}
+
+// TestSupervisorShutdownExitNotCounted: the exit that a shutdown causes is no failure.
+func TestSupervisorShutdownExitNotCounted(t *testing.T) {
+	t.Parallel()
+	sv := superviseScript(t, `exec sleep 1000`, nil)
+	sv.Start(t)
+	sv.Stop(t)
+	if st := sv.s.Status(); st.LastExit == nil || st.ExitsBeforeReady != 0 {
+		t.Errorf("after the shutdown: got last exit %+v and %d exits before ready, want an exit and 0", st.LastExit, st.ExitsBeforeReady)
 	}
 }
 

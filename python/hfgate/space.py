@@ -14,14 +14,15 @@ no directory, user or install scheme.
 
 ``python -m hfgate.space new --backend DIR --app main:app --out DIR`` writes a Space folder:
 README.md with the Spaces front matter, that ``app.py``, requirements.txt (the backend's, plus
-hfgate), and the backend under ``backend/``. hfgate's ``make space`` runs the same code.
+hfgate), and the backend under ``backend/``. hfgate's ``make space`` runs the same code. Both
+``new`` and ``run`` check that ``main:app`` names something, from the module's source
+(``appcheck``), and ``new`` warns when the requirement it writes is one no package index serves.
 
 Standard library only: it runs before, and whatever, the backend's requirements.
 """
 
 import argparse
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -29,7 +30,7 @@ import socket
 import sys
 import tempfile
 
-from . import HfgateNotFound, find_hfgate_bin
+from . import HfgateNotFound, appcheck, find_hfgate_bin, platforms, zerogpu
 
 __all__ = ["run", "environment", "new"]
 
@@ -38,10 +39,6 @@ APP_FILE = "app.py"
 
 # A module:attribute ASGI app, as uvicorn takes it, with no path in it.
 _APP_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$")
-
-# ELF e_machine values, by what platform.machine() says.
-_MACHINES = {"x86_64": (62, "amd64"), "amd64": (62, "amd64"), "aarch64": (183, "arm64"), "arm64": (183, "arm64")}
-_ELF_NAMES = {62: "amd64", 183: "arm64", 3: "386", 40: "arm"}
 
 
 class SpaceError(Exception):
@@ -57,19 +54,24 @@ def _fail(prefix, message, code):
 # ---- run: the Space's process ----
 
 
-def run(app="main:app", backend="backend"):
+def run(app="main:app", backend="backend", gpu=None):
     """Replaces this Python process with hfgate serving the ASGI app ``app`` from ``backend``.
 
     ``backend`` is relative to the folder of the file that calls ``run`` (the Space's
-    ``app.py``), wherever the runtime runs it from; an absolute path is taken as it is. On a
-    problem it writes one line starting ``app.py:`` to stderr and exits 1. It returns only if
-    ``os.execve`` does, which it does not.
+    ``app.py``), wherever the runtime runs it from; an absolute path is taken as it is. ``gpu``
+    names the backend module(s) with ``@spaces.GPU`` functions when they are not in the app's
+    own module: on ZeroGPU hardware the start-up report is sent for them before hfgate starts
+    (hfgate.zerogpu). On a problem (a ``module:attribute`` the backend does not define, a
+    missing binary) it writes one line starting ``app.py:`` to stderr and exits 1. It returns
+    only if ``os.execve`` does, which it does not.
     """
     caller = sys._getframe(1).f_globals.get("__file__")
     here = os.path.dirname(os.path.abspath(caller)) if caller else os.getcwd()
     try:
         binary, env = prepare(app, os.path.join(here, backend), os.environ)
-    except SpaceError as e:
+        zerogpu.startup(app, os.path.abspath(os.path.join(here, backend)), gpu, os.environ,
+                        log=lambda line: sys.stderr.write("app.py: " + line + "\n"))
+    except (SpaceError, zerogpu.ZeroGPUError) as e:
         _fail("app.py", str(e), 1)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -86,6 +88,8 @@ def prepare(app, backend_dir, environ):
     backend_dir = os.path.abspath(backend_dir)
     if not os.path.isdir(backend_dir):
         raise SpaceError("the backend folder " + backend_dir + " is missing")
+    if not environ.get("UPSTREAM_CMD", "").strip():
+        check_app(app, backend_dir)
     try:
         binary = find_hfgate_bin()
     except HfgateNotFound as e:
@@ -94,31 +98,34 @@ def prepare(app, backend_dir, environ):
     return executable(binary), environment(app, backend_dir, environ)
 
 
-def check_binary(path):
-    """Raises SpaceError unless path is an ELF executable for this machine.
+def check_app(app, backend_dir):
+    """Raises SpaceError when app (module:attribute) names nothing uvicorn would find: a module
+    neither in backend_dir nor installed, or an attribute its source does not define. Nothing
+    of the backend is imported (see appcheck); what the source cannot tell passes."""
+    module = app.split(":", 1)[0]
+    if appcheck.module_path(backend_dir, module) is None:
+        try:
+            import importlib.util
 
-    A binary committed to the Space (make space VENDOR_BINARY=1) can arrive as a Git LFS pointer
-    or be built for another machine; the wheel's binary is the platform pip chose.
-    """
+            installed = importlib.util.find_spec(module.split(".", 1)[0]) is not None
+        except (ImportError, ValueError):
+            installed = True  # cannot tell: say nothing
+        if not installed:
+            rel = module.replace(".", os.sep)
+            raise SpaceError("%s: no module %s in %s (looked for %s.py and %s/__init__.py)"
+                             % (app, module, backend_dir, rel, rel))
+        return
+    problem = appcheck.problem(backend_dir, app)
+    if problem:
+        raise SpaceError(problem)
+
+
+def check_binary(path):
+    """Raises SpaceError unless path is an executable for this machine (platforms.check)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-    except OSError as e:
-        raise SpaceError("cannot read " + path + ": " + e.strerror) from None
-    if head.startswith(b"version https://git-lfs"):
-        raise SpaceError(path + " is a Git LFS pointer, not the binary: install git-lfs (git lfs install) "
-                         "and push again, or install hfgate from requirements.txt instead")
-    if len(head) < 20 or head[:4] != b"\x7fELF":
-        raise SpaceError(path + " is not a Linux executable: rebuild the Space folder with make space")
-    e_machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
-    machine = platform.machine().lower()
-    want = _MACHINES.get(machine)
-    if want is None:
-        raise SpaceError("this machine is " + machine + "; hfgate is built for amd64 and arm64 only")
-    if e_machine != want[0]:
-        built = _ELF_NAMES.get(e_machine, "machine type %d" % e_machine)
-        raise SpaceError(path + " is built for " + built + " but this machine is " + machine
-                         + " (" + want[1] + "): use the " + want[1] + " build")
+        platforms.check(path)
+    except platforms.BinaryError as e:
+        raise SpaceError(str(e)) from None
 
 
 def executable(path):
@@ -220,6 +227,43 @@ def default_requirement():
         return None
 
 
+# A version pinned with == or ===, and a direct reference (name @ url).
+_PINNED_RE = re.compile(r"===?\s*([^\s,;]+)")
+_WHEEL_URL = "https://.../hfgate-<version>-py3-none-manylinux_2_17_x86_64.musllinux_1_2_x86_64.whl"
+
+
+def requirement_warning(req):
+    """One line saying why a Space's build cannot install the requirement req, and what to do;
+    None when an index or URL can serve it. Two kinds cannot: a version with a local part
+    (1.2.4.dev4+gabc1234, what a build between releases is called), which package indexes
+    refuse, and a file on this machine (file:// or a path), which the Space's build, run
+    elsewhere with only requirements.txt, cannot read."""
+    spec = req.split(";", 1)[0].strip()  # without environment markers
+    name, at, url = spec.partition("@")
+    target = url.strip() if at else spec
+    if target.lower().startswith("file:") or target.startswith((".", "/", "~")) or (not at and target.endswith(".whl")):
+        return ("requirements.txt installs hfgate from a file on this machine (%s): fine for trying the folder "
+                "here, but the Space's build runs elsewhere and cannot read it; before you push, write the folder "
+                "again with a published version (--requirement hfgate==<version>) or the wheel's URL "
+                "(--requirement 'hfgate @ %s')" % (target, _WHEEL_URL))
+    local = _local_version(req)
+    if local:
+        return ("requirements.txt asks for %s, a development build: no package index serves a version with a "
+                "local part (+%s), so the Space's build would stop at \"No matching distribution found\"; "
+                "publish the wheel and ask for a released version, or give its URL "
+                "(--requirement 'hfgate @ %s')" % (spec, local, _WHEEL_URL))
+    return None
+
+
+def _local_version(req):
+    """The local part of the version req pins (gabc1234 of hfgate==1.2.4.dev4+gabc1234), or None."""
+    spec = req.split(";", 1)[0]
+    m = None if "@" in spec else _PINNED_RE.search(spec)
+    if m and "+" in m.group(1):
+        return m.group(1).split("+", 1)[1]
+    return None
+
+
 def _names(line, pkg):
     """Whether a requirements line asks for pkg (case, - and _ alike)."""
     norm = re.sub(r"[-_.]+", "[-_.]+", re.escape(pkg))
@@ -261,6 +305,9 @@ def new(backend, app, out, requirement=None, vendor_binary=None, title=None,
             or os.path.isfile(os.path.join(backend, modpath, "__init__.py"))):
         raise SpaceError("--app module %s not found in %s (looked for %s.py and %s/__init__.py)"
                          % (module, backend, modpath, modpath))
+    typo = appcheck.problem(backend, app)
+    if typo:
+        raise SpaceError(typo)
     if not out or os.path.abspath(out) == os.sep:
         raise SpaceError("--out must name a folder")
     backend_abs, out_abs = os.path.realpath(backend), os.path.realpath(out)
@@ -297,13 +344,23 @@ def new(backend, app, out, requirement=None, vendor_binary=None, title=None,
         readme = readme.replace("{{" + k + "}}", v)
     _write(out_abs, "README.md", readme)
 
+    warning = None
     if vendor_binary is None:
         _unvendor(out_abs, log)
         log("wrote %s: hfgate comes from requirements.txt (%s)" % (out, requirement))
+        warning = requirement_warning(requirement)
     else:
         _vendor(out_abs, vendor_binary)
         log("wrote %s with bin/hfgate and hfgate/ vendored (push bin/ with Git LFS/Xet)" % out)
-    log("try it: cd %s && pip install -r requirements.txt && python app.py" % out)
+    if vendor_binary is None and _local_version(requirement):
+        # No index has this version; the wheel it names is the one built here (make wheel).
+        log("try it: cd %s && pip install <the hfgate wheel you built> && pip install -r requirements.txt "
+            "&& python app.py" % out)
+    else:
+        log("try it: cd %s && pip install -r requirements.txt && python app.py" % out)
+    if warning:
+        # Last, where it is seen; once, whichever way new was called (make space says nothing more).
+        log("warning: " + warning)
 
 
 def _write(out, name, text):
@@ -367,7 +424,7 @@ def main(argv=None):
     sub = p.add_subparsers(dest="command", metavar="new")
     n = sub.add_parser("new", help="write a Space folder")
     n.add_argument("--backend", required=True, help="folder with the FastAPI app (copied to OUT/backend)")
-    n.add_argument("--app", default="main:app", help="the ASGI app as module:attribute inside BACKEND (default main:app)")
+    n.add_argument("--app", default="main:app", help="the ASGI app as module:attribute inside BACKEND (default main:app); checked against the module's source, not imported")
     n.add_argument("--out", required=True, help="the Space folder to write (a clone of the Space, say)")
     n.add_argument("--requirement", help="how requirements.txt asks for hfgate (default: hfgate==<this version>)")
     n.add_argument("--vendor-binary", metavar="PATH", help="carry this linux binary as bin/hfgate instead of installing hfgate with pip")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PYTHON_DIR)
@@ -30,6 +31,53 @@ class RequirementsTest(unittest.TestCase):
                 got = space.requirements(backend, req).splitlines()
                 self.assertTrue(got[0].startswith("# "), got)
                 self.assertEqual([ln for ln in got[1:] if ln], want)
+
+
+class RequirementWarningTest(unittest.TestCase):
+    def test_warning(self):
+        tests = [
+            ("a release", "hfgate==1.2.3", None),
+            ("a dev release an index may hold", "hfgate==1.2.4.dev4", None),
+            ("unpinned", "hfgate", None),
+            ("a range", "hfgate>=1.2,<2", None),
+            ("a URL", "hfgate @ https://example.com/hfgate-1.2.3-py3-none-manylinux_2_17_x86_64.whl", None),
+            ("a local version", "hfgate==1.2.4.dev4+gabc1234", "a development build"),
+            ("a dirty local version", "hfgate===0.0.1.dev181+ge61ca42.dirty", "(+ge61ca42.dirty)"),
+            ("with a marker", "hfgate==1.2.4.dev4+gabc1234 ; platform_machine == 'x86_64'", "a development build"),
+            ("file URL", "hfgate @ file:///home/me/dist/hfgate-1.2.3-py3-none-any.whl", "a file on this machine (file:///home/me/dist/"),
+            ("a path", "./dist/hfgate-1.2.3-py3-none-any.whl", "a file on this machine (./dist/"),
+            ("an absolute path", "/tmp/hfgate-1.2.3-py3-none-any.whl", "a file on this machine"),
+        ]
+        for name, req, want in tests:
+            with self.subTest(name=name):
+                got = space.requirement_warning(req)
+                if want is None:
+                    self.assertIsNone(got)
+                    continue
+                self.assertIn(want, got)
+                self.assertNotIn("\n", got)
+                # What to do: publish, or the URL form.
+                self.assertIn("--requirement 'hfgate @ https://", got)
+
+    def test_new_warns_once_last(self):
+        """new writes the requirement it was given, and says once, last, why no index serves it."""
+        backend = os.path.join(os.path.dirname(PYTHON_DIR), "examples", "chatbot")
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp)
+        for req, warned in [("hfgate==1.2.4.dev4+gabc1234", True), ("hfgate @ file:///x/h.whl", True), ("hfgate==1.2.3", False)]:
+            with self.subTest(req=req):
+                lines = []
+                out = os.path.join(tmp, "space")
+                space.new(backend, "app:app", out, requirement=req, log=lines.append)
+                with open(os.path.join(out, "requirements.txt")) as f:
+                    self.assertIn(req, f.read().splitlines())
+                warnings = [ln for ln in lines if ln.startswith("warning: ")]
+                self.assertEqual(len(warnings), 1 if warned else 0, lines)
+                if warned:
+                    self.assertEqual(lines[-1], warnings[0])
+                try_it = [ln for ln in lines if ln.startswith("try it: ")]
+                self.assertEqual(len(try_it), 1, lines)
+                self.assertEqual("<the hfgate wheel you built>" in try_it[0], "+" in req, try_it[0])
 
 
 class EnvironmentTest(unittest.TestCase):
@@ -71,6 +119,46 @@ class NewRejectsTest(unittest.TestCase):
                 self.assertIn(want, str(cm.exception))
                 self.assertFalse(os.path.exists(out))
                 self.assertFalse(os.path.exists(os.path.join(backend, "space")))
+
+
+class AppCheckTest(unittest.TestCase):
+    """The typo check of module:attribute, at launch (run, through prepare) and in new."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.backend = os.path.join(self.tmp, "backend")
+        os.makedirs(self.backend)
+        with open(os.path.join(self.backend, "main.py"), "w") as f:
+            f.write("from fastapi import FastAPI\n\napp = FastAPI()\n")
+
+    def test_same_line_at_launch_and_in_new(self):
+        with self.assertRaises(space.SpaceError) as launched:
+            space.prepare("main:ap", self.backend, {})
+        with self.assertRaises(space.SpaceError) as written:
+            space.new(self.backend, "main:ap", os.path.join(self.tmp, "out"), requirement="hfgate==1.0", log=lambda m: None)
+        want = 'main:ap: %s has no top-level name "ap" (did you mean "app"?)' % os.path.join(self.backend, "main.py")
+        self.assertEqual(str(launched.exception), want)
+        self.assertEqual(str(written.exception), want)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "out")))
+
+    def test_module_neither_in_backend_nor_installed(self):
+        with self.assertRaises(space.SpaceError) as cm:
+            space.check_app("mian:app", self.backend)
+        self.assertEqual(str(cm.exception), "mian:app: no module mian in %s (looked for mian.py and mian/__init__.py)" % self.backend)
+
+    def test_installed_module_passes(self):
+        space.check_app("json:app", self.backend)  # installed, not in backend/: cannot tell, says nothing
+
+    def test_found(self):
+        space.check_app("main:app", self.backend)
+
+    def test_not_checked_when_the_space_sets_upstream_cmd(self):
+        """With UPSTREAM_CMD set, app is not what runs: no typo is reported."""
+        with mock.patch.object(space, "find_hfgate_bin", side_effect=space.HfgateNotFound(["(mocked)"])):
+            with self.assertRaises(space.SpaceError) as cm:
+                space.prepare("main:ap", self.backend, {"UPSTREAM_CMD": "python serve.py"})
+        self.assertIn("hfgate binary not found", str(cm.exception))
 
 
 class FindOrderTest(unittest.TestCase):
