@@ -9,48 +9,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/hfgate/hfgate/logging/logtest"
 )
-
-// syncBuffer is a goroutine-safe bytes.Buffer for run's stderr that signals each write.
-type syncBuffer struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	notify chan struct{}
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{notify: make(chan struct{}, 1)} }
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	select {
-	case b.notify <- struct{}{}:
-	default:
-	}
-	return b.buf.Write(p)
-}
-
-// waitFor waits until the output contains s.
-func (b *syncBuffer) waitFor(t *testing.T, s string) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for !strings.Contains(b.String(), s) {
-		select {
-		case <-b.notify:
-		case <-deadline:
-			t.Fatalf("output never contained %q:\n%s", s, b.String())
-		}
-	}
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestRunHelp(t *testing.T) {
 	t.Parallel()
@@ -124,7 +87,7 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // run binds it again; the race with another process is harmless here
-	out := newSyncBuffer()
+	out := logtest.NewSink()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	environ := []string{
@@ -135,7 +98,7 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	}
 	go func() { done <- run(ctx, nil, environ, out) }()
 
-	out.waitFor(t, "listening")
+	out.WaitText(t, "listening")
 	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/healthz")
 	if err != nil {
 		t.Fatalf("gateway does not answer after logging listening: %v", err)

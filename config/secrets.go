@@ -12,10 +12,10 @@ import (
 // contain them, and such values protect nothing anyway.
 const minSecretLen = 4
 
-// LooksSecret reports whether a variable's name says it holds a secret:
+// looksSecret reports whether a variable's name says it holds a secret:
 // it ends in _KEY, _TOKEN or _SECRET, contains PASSWORD, or is DATABASE_URL
 // or HF_TOKEN. Case is ignored, so openai_api_key counts too.
-func LooksSecret(name string) bool {
+func looksSecret(name string) bool {
 	n := strings.ToUpper(name)
 	switch {
 	case n == "DATABASE_URL", n == "HF_TOKEN":
@@ -46,7 +46,7 @@ func Missing(environ map[string]string, required []string) []string {
 //   - the values of the required variables, except hfgate's own settings
 //     (the names in [Vars]): REQUIRED_ENV=PORT must not turn every "7860"
 //     in the logs into "***",
-//   - the values of every variable in environ whose name [LooksSecret],
+//   - the values of every variable in environ whose name says it is a secret (looksSecret),
 //   - the password of any of those values that is a URL with user info
 //     (DATABASE_URL=postgres://user:pw@host/db masks pw on its own too),
 //   - the password in upstream's user info, if any (upstream may be nil).
@@ -82,7 +82,7 @@ func Secrets(environ map[string]string, required []string, upstream *url.URL) []
 		}
 	}
 	for name, value := range environ {
-		if LooksSecret(name) {
+		if looksSecret(name) {
 			add(value)
 		}
 	}

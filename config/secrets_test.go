@@ -33,8 +33,8 @@ func TestLooksSecret(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := LooksSecret(tt.name); got != tt.want {
-				t.Errorf("LooksSecret(%q): got %v, want %v", tt.name, got, tt.want)
+			if got := looksSecret(tt.name); got != tt.want {
+				t.Errorf("looksSecret(%q): got %v, want %v", tt.name, got, tt.want)
 			}
 		})
 	}

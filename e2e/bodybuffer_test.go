@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -56,7 +54,8 @@ func TestBodyBufferSlowClients(t *testing.T) {
 	// The gateway holds them all (counted in flight from their arrival) before anything is
 	// measured.
 	if err := poll(ctx, 10*time.Millisecond, func() bool {
-		n, err := scrapeGauge(ctx, metricsURL, "hfgate_requests_in_flight")
+		m, err := scrapeMetrics(ctx, metricsURL)
+		n, _ := m.value("hfgate_requests_in_flight")
 		return err == nil && n >= slow
 	}); err != nil {
 		t.Fatalf("the %d slow requests never were in flight at once: %v", slow, err)
@@ -68,10 +67,11 @@ func TestBodyBufferSlowClients(t *testing.T) {
 	took := time.Since(start)
 	checkChat(t, r, botReply("still there?"))
 	after := establishedTo(t, upPort)
-	inFlight, err := scrapeGauge(ctx, metricsURL, "hfgate_requests_in_flight")
+	scraped, err := scrapeMetrics(ctx, metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
+	inFlight, _ := scraped.value("hfgate_requests_in_flight")
 	t.Logf("%d slow bodies in flight: connections to uvicorn %d, after POST /chat %d; POST /chat took %v",
 		slow, during, after, took.Round(time.Millisecond))
 	if inFlight < slow {
@@ -106,46 +106,4 @@ func TestBodyBufferSlowClients(t *testing.T) {
 			t.Errorf("slow client %d: after the 408 read got %v, want EOF (connection closed)", i, err)
 		}
 	}
-}
-
-// scrapeGauge reads one unlabelled metric from the gateway's metrics listener.
-func scrapeGauge(ctx context.Context, metricsURL, name string) (float64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
-	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	text, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(text)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s in the metrics", name)
-}
-
-// establishedTo counts the established TCP connections whose remote end is the loopback port:
-// the gateway's connections to uvicorn, read from /proc/net/tcp as `ss -tn` does.
-func establishedTo(t *testing.T, port int) int {
-	t.Helper()
-	n := 0
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(table)
-		if err != nil {
-			t.Fatalf("read %s: %v", table, err)
-		}
-		want := fmt.Sprintf(":%04X", port)
-		for line := range strings.Lines(string(b)) {
-			// sl local_address rem_address st ...; st 01 is ESTABLISHED.
-			f := strings.Fields(line)
-			if len(f) > 3 && strings.HasSuffix(f[2], want) && f[3] == "01" {
-				n++
-			}
-		}
-	}
-	return n
 }

@@ -1,32 +1,16 @@
 package e2e
 
-// End-to-end tests: the real hfgate binary supervising the real example
-// backend (examples/chatbot) under real uvicorn, driven only through its
-// black-box contract (environment, HTTP, signals, log output).
-//
-// They need /usr/bin/python3 with fastapi and uvicorn (sh
-// examples/chatbot/deps.sh installs them). Without those the tests skip,
-// except when CI=true, where they fail. -short skips them too.
-//
-// The harness they run on (building the binary, starting and stopping
-// gateways, reading their logs) is in harness_test.go.
+// The gateway's contract end to end with the real example backend under uvicorn: cold start,
+// streaming and WebSockets, crash and restart, bad configuration, SIGTERM drain, relayed lines
+// and masked secrets (doc.go lists the other files; the harness is harness*_test.go).
 //
 // Run: go test -race -count=1 -run TestE2E ./e2e/
-// HFGATE_E2E_LOGS=1 (with -v) prints each hfgate's output even when its test
-// passes.
 
 import (
-	"bufio"
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -36,148 +20,6 @@ import (
 	"testing"
 	"time"
 )
-
-func randomHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("random: %v", err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// errorBody is the gateway's JSON error shape.
-type errorBody struct {
-	Error      string   `json:"error"`
-	State      string   `json:"state"`
-	RetryAfter int      `json:"retry_after"`
-	RequestID  string   `json:"request_id"`
-	Missing    []string `json:"missing"`
-	Hint       string   `json:"hint"`
-}
-
-// checkNotReady checks the contract's not-ready answer and returns its body.
-func checkNotReady(t *testing.T, r reply, states ...string) errorBody {
-	t.Helper()
-	if r.status != http.StatusServiceUnavailable {
-		t.Fatalf("got status %d, want 503 (body %s)", r.status, r.body)
-	}
-	ra, err := strconv.Atoi(r.header.Get("Retry-After"))
-	if err != nil || ra < 1 || ra > 30 {
-		t.Errorf("got Retry-After %q, want an integer in 1..30", r.header.Get("Retry-After"))
-	}
-	if got := r.header.Get("Cache-Control"); got != "no-store" {
-		t.Errorf("got Cache-Control %q, want no-store", got)
-	}
-	var eb errorBody
-	if err := json.Unmarshal(r.body, &eb); err != nil {
-		t.Fatalf("decode 503 body %s: %v", r.body, err)
-	}
-	if eb.Error == "" {
-		t.Errorf("got empty error in %s, want a message", r.body)
-	}
-	if !slices.Contains(states, eb.State) {
-		t.Errorf("got state %q, want one of %q", eb.State, states)
-	}
-	if eb.RetryAfter != ra {
-		t.Errorf("got retry_after %d, want %d (the Retry-After header)", eb.RetryAfter, ra)
-	}
-	if eb.RequestID == "" || eb.RequestID != r.header.Get("X-Request-ID") {
-		t.Errorf("got request_id %q, X-Request-ID %q, want both equal and non-empty", eb.RequestID, r.header.Get("X-Request-ID"))
-	}
-	return eb
-}
-
-type chatReply struct {
-	Reply string `json:"reply"`
-	Model string `json:"model"`
-}
-
-func checkChat(t *testing.T, r reply, want string) {
-	t.Helper()
-	if r.status != http.StatusOK {
-		t.Fatalf("POST /chat: got %s, want 200", r)
-	}
-	var cr chatReply
-	if err := json.Unmarshal(r.body, &cr); err != nil {
-		t.Fatalf("decode /chat body %s: %v", r.body, err)
-	}
-	if cr.Reply != want || cr.Model != "echo-bot-1" {
-		t.Errorf("got reply %q model %q, want %q and echo-bot-1", cr.Reply, cr.Model, want)
-	}
-}
-
-// sseEvent is one server-sent event and when the client finished reading it.
-type sseEvent struct {
-	event string
-	data  string
-	at    time.Time
-}
-
-// nextEvent reads one event (up to its blank line).
-func nextEvent(br *bufio.Reader) (sseEvent, error) {
-	var ev sseEvent
-	seen := false
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			if err == io.EOF && line == "" && !seen {
-				return ev, io.EOF
-			}
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return ev, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case line == "":
-			if seen {
-				ev.at = time.Now()
-				return ev, nil
-			}
-		case strings.HasPrefix(line, "event:"):
-			ev.event, seen = strings.TrimSpace(strings.TrimPrefix(line, "event:")), true
-		case strings.HasPrefix(line, "data:"):
-			ev.data, seen = strings.TrimSpace(strings.TrimPrefix(line, "data:")), true
-		}
-	}
-}
-
-func eventToken(t *testing.T, ev sseEvent) string {
-	t.Helper()
-	var tok struct {
-		Token string `json:"token"`
-	}
-	if err := json.Unmarshal([]byte(ev.data), &tok); err != nil {
-		t.Fatalf("decode event data %q: %v", ev.data, err)
-	}
-	return tok.Token
-}
-
-// openStream starts GET /chat/stream and returns the response and a reader.
-func (g *hfgateProc) openStream(ctx context.Context, message string) (*http.Response, *bufio.Reader) {
-	g.t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/chat/stream?message="+url.QueryEscape(message), nil)
-	if err != nil {
-		g.t.Fatalf("new request: %v", err)
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	withPlantedSecrets(req)
-	resp, err := g.client.Do(req)
-	if err != nil {
-		g.t.Fatalf("GET /chat/stream: %v", err)
-	}
-	g.t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		g.t.Fatalf("GET /chat/stream: got %d %s, want 200", resp.StatusCode, b)
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		g.t.Errorf("got Content-Type %q, want text/event-stream", ct)
-	}
-	return resp, bufio.NewReader(resp.Body)
-}
 
 // TestE2EColdStart: the port is bound at once, answers 503 (and a status
 // page) while uvicorn loads, then forwards once the backend is ready.
@@ -716,23 +558,9 @@ func TestE2EGatewayKilledTakesChildAlong(t *testing.T) {
 	// linger as a zombie, which holds no port and runs no code.
 	var state string
 	if err := poll(ctx, 20*time.Millisecond, func() bool {
-		state = e2eProcState(pid)
+		state = readProc(pid).state
 		return state == "" || state == "Z" || state == "X"
 	}); err != nil {
 		t.Errorf("child %d still running (state %q) after hfgate was killed", pid, state)
 	}
-}
-
-// e2eProcState returns the state letter of a process from /proc, or "" if it is gone.
-func e2eProcState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	// The state follows the command name, which is in parentheses and may hold spaces.
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2 : i+3]
-	}
-	return ""
 }

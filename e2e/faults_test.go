@@ -11,13 +11,8 @@ package e2e
 //	HFGATE_FAULTS=1 go test -count=1 -v -run 'TestFault(CrashUnderLoad|SigtermUnderLoad)' ./e2e/
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"sort"
@@ -35,145 +30,6 @@ func requireFaults(t *testing.T) {
 	t.Helper()
 	if os.Getenv("HFGATE_FAULTS") != "1" {
 		t.Skip("fault injection under load: run with HFGATE_FAULTS=1 (make test-faults)")
-	}
-}
-
-// outcomes counts what clients got, by kind, and keeps a few examples of the unexpected.
-type outcomes struct {
-	mu       sync.Mutex
-	counts   map[string]int
-	examples []string
-}
-
-func newOutcomes() *outcomes { return &outcomes{counts: map[string]int{}} }
-
-func (o *outcomes) add(kind, example string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.counts[kind]++
-	if example != "" && len(o.examples) < 10 {
-		o.examples = append(o.examples, kind+": "+example)
-	}
-}
-
-func (o *outcomes) get(kind string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.counts[kind]
-}
-
-func (o *outcomes) total() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n := 0
-	for _, c := range o.counts {
-		n += c
-	}
-	return n
-}
-
-func (o *outcomes) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	keys := make([]string, 0, len(o.counts))
-	for k := range o.counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%d ", k, o.counts[k])
-	}
-	return strings.TrimSpace(b.String())
-}
-
-// procFDs counts the open file descriptors of pid.
-func procFDs(pid int) int {
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return -1
-	}
-	return len(entries)
-}
-
-// procStatus returns a field of /proc/<pid>/status in kB (VmRSS) or as a number (Threads).
-func procStatus(pid int, field string) int {
-	return statusField(fmt.Sprintf("/proc/%d/status", pid), field)
-}
-
-// statusField reads a number field of a /proc status file (a process's or a thread's); -1 when
-// the file or the field is not there.
-func statusField(path, field string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return -1
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, _ := strconv.Atoi(strings.Fields(rest)[0])
-			return n
-		}
-	}
-	return -1
-}
-
-// loadClient is an HTTP client for load: no proxy, enough idle connections for the workers.
-func loadClient(keepAlive bool) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy: nil, MaxIdleConns: 128, MaxIdleConnsPerHost: 128, DisableKeepAlives: !keepAlive,
-	}}
-}
-
-// chatOnce sends one POST /chat from a browser origin and classifies the answer: "answered"
-// (200 with the bot's reply), "not_ready" (503 with Retry-After, the JSON shape and CORS
-// headers), "hang" (no answer by the client deadline), or a kind naming what went wrong.
-func chatOnce(ctx context.Context, client *http.Client, base, origin string, n int, deadline time.Duration) (kind, detail string) {
-	ctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-	msg := fmt.Sprintf("load %d", n)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/chat", strings.NewReader(`{"message":"`+msg+`"}`))
-	if err != nil {
-		return "error", err.Error()
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if origin != "" {
-		req.Header.Set("Origin", origin)
-	}
-	withPlantedSecrets(req)
-	resp, err := client.Do(req)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return "hang", err.Error()
-		}
-		return "transport_error", err.Error()
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return "hang", err.Error()
-		}
-		return "body_error", err.Error()
-	}
-	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != origin {
-		return "no_cors", fmt.Sprintf("%d ACAO %q", resp.StatusCode, got)
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		var cr chatReply
-		if json.Unmarshal(body, &cr) != nil || cr.Reply != botReply(msg) {
-			return "wrong_answer", string(body)
-		}
-		return "answered", ""
-	case http.StatusServiceUnavailable:
-		var eb errorBody
-		ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-		if err != nil || ra < 1 || json.Unmarshal(body, &eb) != nil || eb.Error == "" || eb.RetryAfter != ra {
-			return "bad_503", fmt.Sprintf("Retry-After %q body %s", resp.Header.Get("Retry-After"), body)
-		}
-		return "not_ready", ""
-	default:
-		return "status_" + strconv.Itoa(resp.StatusCode), string(body)
 	}
 }
 
@@ -223,7 +79,7 @@ func TestFaultCrashUnderLoad(t *testing.T) {
 	})
 	first, _ := g.awaitReady(ctx, 20*time.Millisecond)
 	gwPID := g.cmd.Process.Pid
-	baseFDs, baseRSS := procFDs(gwPID), procStatus(gwPID, "VmRSS")
+	base := readProc(gwPID)
 
 	out := newOutcomes()
 	client := loadClient(true)
@@ -283,12 +139,11 @@ func TestFaultCrashUnderLoad(t *testing.T) {
 	}
 
 	// The gateway closes idle upstream connections after 4 s; the clients' are closed above.
-	var fds int
-	if err := poll(ctx, 100*time.Millisecond, func() bool { fds = procFDs(gwPID); return fds <= baseFDs+2 }); err != nil {
-		t.Errorf("gateway open fds: %d after the load, want back to %d (+2): %v", fds, baseFDs, err)
+	var after procSample
+	if err := poll(ctx, 100*time.Millisecond, func() bool { after = readProc(gwPID); return after.fds <= base.fds+2 }); err != nil {
+		t.Errorf("gateway open fds: %d after the load, want back to %d (+2): %v", after.fds, base.fds, err)
 	}
-	rss := procStatus(gwPID, "VmRSS")
-	t.Logf("gateway fds %d -> %d; RSS %d kB -> %d kB; threads %d", baseFDs, fds, baseRSS, rss, procStatus(gwPID, "Threads"))
+	t.Logf("gateway before the load: %v; after: %v", base, after)
 	if code := g.stop(ctx); code != 0 {
 		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
 	}
@@ -404,44 +259,7 @@ func TestFaultSigtermUnderLoad(t *testing.T) {
 		t.Errorf("exited %v after SIGTERM, want within SHUTDOWN_TIMEOUT (%v) plus the child's stop", exited, shutdown)
 	}
 	if err := syscall.Kill(childPID, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("child %d after the gateway exited: kill -0 = %v (state %q), want gone and reaped", childPID, err, e2eProcState(childPID))
-	}
-}
-
-// streamOnce reads one GET /chat/stream to its end: "done" (the done event came),
-// "ended_cleanly" (a clean end before it, as at the drain deadline), "refused" (never
-// accepted), "not_ready" (a 503 while draining), or what went wrong.
-func streamOnce(ctx context.Context, client *http.Client, base string, words int) string {
-	msg := strings.TrimSpace(strings.Repeat("w ", words))
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/chat/stream?message="+strings.ReplaceAll(msg, " ", "+"), nil)
-	withPlantedSecrets(req)
-	resp, err := client.Do(req)
-	if err != nil {
-		return "not_accepted" // see the JSON clients, and the access-log check
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
-		return "not_ready"
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "status_" + strconv.Itoa(resp.StatusCode)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "stream_broken"
-	}
-	br := bufio.NewReader(bytes.NewReader(body))
-	for {
-		ev, err := nextEvent(br)
-		if err == io.EOF {
-			return "ended_cleanly"
-		}
-		if err != nil {
-			return "partial_event"
-		}
-		if ev.event == "done" {
-			return "done"
-		}
+		t.Errorf("child %d after the gateway exited: kill -0 = %v (state %q), want gone and reaped", childPID, err, readProc(childPID).state)
 	}
 }
 

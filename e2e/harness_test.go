@@ -1,9 +1,10 @@
 package e2e
 
-// The harness shared by the end-to-end tests (e2e_test.go) and the browser
-// tests (browser_test.go): one hfgate binary built per test run, the real
-// example backend under uvicorn as its supervised upstream, its output read
-// as log lines that tests await as events, and plain HTTP against it.
+// The harness every test of this package runs on, in three files: this one (the binary built
+// once per run, the prerequisites, the planted secrets, hfgate processes started and stopped,
+// their output read as log lines that tests await as events), harness_client_test.go (requests
+// and the answers checked against the contract, /ready, load) and harness_proc_test.go (the
+// process, its connections and its metrics read from outside).
 //
 // HFGATE_E2E_LOGS=1 (with -v) prints each hfgate's output even when its test
 // passes.
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net"
 	"net/http"
@@ -178,6 +180,49 @@ func requireBackend(t *testing.T) {
 	t.Helper()
 	if err := backendProblem(); err != nil {
 		skipOrFail(t, "e2e: "+err.Error())
+	}
+}
+
+// requirePython skips (or in CI fails) the test when /usr/bin/python3 is missing.
+func requirePython(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(e2ePython); err != nil {
+		skipOrFail(t, "space: "+e2ePython+" is not installed")
+	}
+}
+
+// mustReadFile returns the file's text, failing the test when it cannot be read.
+func mustReadFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// copyTree copies the regular files and folders under src (no __pycache__) to dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			if d.Name() == "__pycache__" {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("copy %s to %s: %v", src, dst, err)
 	}
 }
 
@@ -481,6 +526,16 @@ func startGateway(t *testing.T, env map[string]string) *hfgateProc {
 	return startProc(t, cmd, port)
 }
 
+// startGatewayFor runs hfgate in front of a fake upstream, with no child process.
+func startGatewayFor(t *testing.T, upstreamURL string, env map[string]string) *hfgateProc {
+	t.Helper()
+	full := map[string]string{"UPSTREAM_URL": upstreamURL, "UPSTREAM_CMD": "", "LOG_FORMAT": "json"}
+	for k, v := range env {
+		full[k] = v
+	}
+	return startGateway(t, full)
+}
+
 // startProc starts cmd, a process that becomes hfgate listening on the loopback port (the
 // binary itself, or a launcher that execs it), with its output read as log lines.
 func startProc(t *testing.T, cmd *exec.Cmd, port int) *hfgateProc {
@@ -613,143 +668,6 @@ func (g *hfgateProc) wait(ctx context.Context) int {
 		g.t.Fatalf("hfgate output did not end: %v", err)
 	}
 	return g.cmd.ProcessState.ExitCode()
-}
-
-// reply is a fully read HTTP response.
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r reply) String() string {
-	return fmt.Sprintf("%d %s", r.status, r.body)
-}
-
-// request sends one request; header holds key, value pairs.
-func (g *hfgateProc) request(ctx context.Context, method, path, body string, header ...string) (reply, error) {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, g.base+path, rd)
-	if err != nil {
-		return reply{}, err
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	withPlantedSecrets(req)
-	resp, err := g.client.Do(req)
-	if err != nil {
-		return reply{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return reply{}, fmt.Errorf("read body: %w", err)
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
-}
-
-func (g *hfgateProc) mustRequest(ctx context.Context, method, path, body string, header ...string) reply {
-	g.t.Helper()
-	r, err := g.request(ctx, method, path, body, header...)
-	if err != nil {
-		g.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return r
-}
-
-// readyBody is the JSON of GET /ready.
-type readyBody struct {
-	State      string   `json:"state"`
-	RetryAfter int      `json:"retry_after"`
-	Missing    []string `json:"missing"`
-	Supervisor *struct {
-		State    string          `json:"state"`
-		PID      int             `json:"pid"`
-		Restarts int             `json:"restarts"`
-		LastExit json.RawMessage `json:"last_exit"`
-	} `json:"supervisor"`
-}
-
-// ready fetches and decodes /ready, noting the child's PID for clean-up.
-func (g *hfgateProc) ready(ctx context.Context) (reply, readyBody, error) {
-	r, err := g.request(ctx, http.MethodGet, "/ready", "")
-	if err != nil {
-		return r, readyBody{}, err
-	}
-	var rb readyBody
-	if err := json.Unmarshal(r.body, &rb); err != nil {
-		return r, rb, fmt.Errorf("decode /ready %s: %w", r, err)
-	}
-	if rb.Supervisor != nil && rb.Supervisor.PID > 0 {
-		g.mu.Lock()
-		g.childPID = append(g.childPID, rb.Supervisor.PID)
-		g.mu.Unlock()
-	}
-	return r, rb, nil
-}
-
-// awaitReady polls /ready until it answers 200 and returns its body and the
-// time it was first seen ready.
-func (g *hfgateProc) awaitReady(ctx context.Context, interval time.Duration) (readyBody, time.Time) {
-	g.t.Helper()
-	var (
-		last  string
-		rb    readyBody
-		since time.Time
-	)
-	err := poll(ctx, interval, func() bool {
-		r, b, err := g.ready(ctx)
-		if err != nil {
-			last = err.Error()
-			return false
-		}
-		last = r.String()
-		if r.status != http.StatusOK {
-			return false
-		}
-		rb, since = b, time.Now()
-		return true
-	})
-	if err != nil {
-		g.t.Fatalf("await /ready 200: %v (last answer: %s)", err, last)
-	}
-	return rb, since
-}
-
-// awaitPort waits until the gateway's port accepts connections.
-func (g *hfgateProc) awaitPort(ctx context.Context) time.Time {
-	g.t.Helper()
-	var at time.Time
-	var d net.Dialer
-	err := poll(ctx, 2*time.Millisecond, func() bool {
-		c, err := d.DialContext(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", g.port))
-		if err != nil {
-			return false
-		}
-		at = time.Now()
-		c.Close()
-		return true
-	})
-	if err != nil {
-		g.t.Fatalf("await port %d: %v", g.port, err)
-	}
-	return at
-}
-
-// botReply is what the example bot answers to message.
-func botReply(message string) string {
-	words := strings.Fields(message)
-	if len(words) == 0 {
-		words = []string{"nothing"}
-	}
-	return "You said: " + strings.Join(words, " ") + ". Thanks for chatting!"
 }
 
 // testContext returns a context that ends after d or with the test.

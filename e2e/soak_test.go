@@ -6,7 +6,7 @@ package e2e
 // held while it restarts. Afterwards the gateway's goroutines, open file descriptors and
 // RSS must come back to their baseline. Goroutines are read from the Go runtime through the
 // gateway's own Prometheus listener (METRICS_ADDR, a loopback port of its own, never the
-// public one); descriptors and RSS from /proc/<pid>.
+// public one); descriptors and RSS from /proc/<pid> (readProc).
 //
 //	HFGATE_SOAK=2m go test -count=1 -v -run TestSoak ./e2e/   # make test-faults runs it with 2m
 
@@ -18,7 +18,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,22 +43,27 @@ func soakDuration(t *testing.T) time.Duration {
 
 // gauges is one reading of the gateway process.
 type gauges struct {
-	goroutines, fds, rssKB, threads int
+	goroutines int
+	procSample
 }
 
 func (g gauges) String() string {
-	return fmt.Sprintf("goroutines %d, fds %d, RSS %d kB, threads %d", g.goroutines, g.fds, g.rssKB, g.threads)
+	return fmt.Sprintf("goroutines %d, %v", g.goroutines, g.procSample)
 }
 
 // readGauges reads the gateway's goroutines from its metrics listener and the rest from /proc.
 func readGauges(ctx context.Context, metricsURL string, pid int) (gauges, error) {
-	g := gauges{fds: procFDs(pid), rssKB: procStatus(pid, "VmRSS"), threads: procStatus(pid, "Threads")}
-	v, ok, err := scrapeMetric(ctx, metricsURL, "go_goroutines")
-	if err == nil && !ok {
-		err = errors.New("no go_goroutines in the metrics")
+	g := gauges{procSample: readProc(pid)}
+	m, err := scrapeMetrics(ctx, metricsURL)
+	if err != nil {
+		return g, err
+	}
+	v, ok := m.value("go_goroutines")
+	if !ok {
+		return g, errors.New("no go_goroutines in the metrics")
 	}
 	g.goroutines = int(v)
-	return g, err
+	return g, nil
 }
 
 // every calls f every interval until ctx is done, on a goroutine of its own; the returned
@@ -80,30 +84,6 @@ func every(ctx context.Context, interval time.Duration, f func()) <-chan struct{
 		}
 	}()
 	return done
-}
-
-// scrapeMetric reads one series (name and labels, as exposed) from the gateway's metrics
-// listener; ok is false when it is absent.
-func scrapeMetric(ctx context.Context, metricsURL, series string) (v float64, ok bool, err error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
-	// A connection per scrape, so the reading itself leaves nothing open.
-	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
-	if err != nil {
-		return 0, false, fmt.Errorf("scrape metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if s, found := strings.CutPrefix(sc.Text(), series+" "); found {
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				return 0, false, fmt.Errorf("%s %q: %w", series, s, err)
-			}
-			return v, true, nil
-		}
-	}
-	return 0, false, sc.Err()
 }
 
 func TestSoak(t *testing.T) {
@@ -242,15 +222,18 @@ func TestSoak(t *testing.T) {
 	}
 	// Held through a restart, then admitted: the admitted requests that waited in line for more
 	// than 100 ms (a request that finds a slot free waits microseconds).
-	admitted, _, err := scrapeMetric(ctx, metricsURL, `hfgate_queue_seconds_count{outcome="admitted"}`)
+	m, err := scrapeMetrics(ctx, metricsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	quick, _, err := scrapeMetric(ctx, metricsURL, `hfgate_queue_seconds_bucket{outcome="admitted",le="0.1"}`)
-	if err != nil {
-		t.Fatal(err)
+	queued := m.histogram("hfgate_queue_seconds", "outcome", "admitted")
+	var quick uint64
+	for _, b := range queued.GetBucket() {
+		if b.GetUpperBound() == 0.1 {
+			quick = b.GetCumulativeCount()
+		}
 	}
-	held := admitted - quick
+	held := float64(queued.GetSampleCount() - quick)
 	t.Logf("kills %d; held and then forwarded: %.0f", kills, held)
 	if kills > 0 && held == 0 {
 		t.Errorf("%d kills but no request was held and forwarded", kills)

@@ -12,8 +12,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,6 +26,7 @@ import (
 	"time"
 
 	"github.com/hfgate/hfgate/config"
+	"github.com/prometheus/procfs"
 )
 
 // assembleSpace runs `make space` for the example backend into a temporary folder, with the
@@ -166,13 +165,18 @@ func runSpace(t *testing.T, sr spaceRun) {
 	g := startProc(t, cmd, port)
 
 	g.awaitPort(ctx)
-	// app.py replaced itself with hfgate: the process started as python is the binary.
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", g.cmd.Process.Pid)); err != nil || exe != sr.exe {
+	// app.py replaced itself with hfgate: the process started as python is the binary, run by
+	// the Space's user.
+	proc, err := procfs.NewProc(g.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exe, err := proc.Executable(); err != nil || exe != sr.exe {
 		t.Errorf("process %d runs %q (%v), want %s (os.execve)", g.cmd.Process.Pid, exe, err, sr.exe)
 	}
 	if sr.uid != 0 {
-		if st, err := os.Stat(fmt.Sprintf("/proc/%d", g.cmd.Process.Pid)); err != nil || st.Sys().(*syscall.Stat_t).Uid != uint32(sr.uid) {
-			t.Errorf("process %d: not owned by uid %d (%v)", g.cmd.Process.Pid, sr.uid, err)
+		if st, err := proc.NewStatus(); err != nil || st.UIDs[1] != uint64(sr.uid) {
+			t.Errorf("process %d: effective uid %d (%v), want %d", g.cmd.Process.Pid, st.UIDs[1], err, sr.uid)
 		}
 	}
 
@@ -232,30 +236,33 @@ func runSpace(t *testing.T, sr spaceRun) {
 	}
 	// The metrics listener saw it all (counted after each answer, hence the poll).
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
-	var scraped string
-	want := []string{
-		"hfgate_upstream_up 1",
-		`hfgate_requests_total{code="503",kind="plain",method="POST"} 1`,
-		`hfgate_requests_total{code="200",kind="plain",method="POST"} 1`,
-		`hfgate_requests_total{code="200",kind="stream",method="GET"} 1`,
-		"hfgate_upstream_restarts_total 0",
+	want := []struct {
+		name   string
+		labels []string
+		value  float64
+	}{
+		{"hfgate_upstream_up", nil, 1},
+		{"hfgate_requests_total", []string{"code", "503", "kind", "plain", "method", "POST"}, 1},
+		{"hfgate_requests_total", []string{"code", "200", "kind", "plain", "method", "POST"}, 1},
+		{"hfgate_requests_total", []string{"code", "200", "kind", "stream", "method", "GET"}, 1},
+		{"hfgate_upstream_restarts_total", nil, 0},
 	}
+	var missing string
 	if err := poll(ctx, 20*time.Millisecond, func() bool {
-		r, err := g.client.Get(metricsURL)
+		m, err := scrapeMetrics(ctx, metricsURL)
 		if err != nil {
+			missing = err.Error()
 			return false
 		}
-		b, _ := io.ReadAll(r.Body)
-		r.Body.Close()
-		scraped = "\n" + string(b)
 		for _, w := range want {
-			if !strings.Contains(scraped, "\n"+w+"\n") {
+			if v, ok := m.value(w.name, w.labels...); !ok || v != w.value {
+				missing = fmt.Sprintf("%s%q = %v (present: %v), want %v", w.name, w.labels, v, ok, w.value)
 				return false
 			}
 		}
 		return true
 	}); err != nil {
-		t.Errorf("metrics never showed %q: %v; last scrape:\n%s", want, err, scraped)
+		t.Errorf("metrics never showed what they should: %v; last: %s", err, missing)
 	}
 
 	// The backend's own output reaches the log (PYTHONUNBUFFERED), relayed line by line.
@@ -397,48 +404,6 @@ func TestSpaceNewRejects(t *testing.T) {
 				t.Errorf("OUT was created (%v), want nothing written", err)
 			}
 		})
-	}
-}
-
-func mustReadFile(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// requirePython skips (or in CI fails) the test when /usr/bin/python3 is missing.
-func requirePython(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(e2ePython); err != nil {
-		skipOrFail(t, "space: "+e2ePython+" is not installed")
-	}
-}
-
-// copyTree copies the regular files and folders under src (no __pycache__) to dst.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if d.IsDir() {
-			if d.Name() == "__pycache__" {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatalf("copy %s to %s: %v", src, dst, err)
 	}
 }
 

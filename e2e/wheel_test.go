@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -754,7 +755,12 @@ func TestPythonUnit(t *testing.T) {
 	requirePython(t)
 	cmd := exec.Command(e2ePython, "-m", "unittest", "discover", "-s", repoPath("python", "tests"))
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1", "HOME=" + t.TempDir()}
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("python -m unittest: %v\n%s", err, out)
+	}
+	// Python before 3.12 says OK and exits 0 when discovery finds nothing.
+	if m := regexp.MustCompile(`(?m)^Ran (\d+) tests? `).FindSubmatch(out); m == nil || string(m[1]) == "0" {
+		t.Fatalf("python -m unittest ran no tests:\n%s", out)
 	}
 }

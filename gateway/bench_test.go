@@ -72,7 +72,7 @@ func newBenchGateway(b *testing.B, upstreamURL string, environ map[string]string
 		b.Fatalf("New: %v", err)
 	}
 	if ready {
-		g.Readiness().MarkReady()
+		g.readiness.MarkReady()
 	}
 	srv := httptest.NewServer(g)
 	b.Cleanup(srv.Close)

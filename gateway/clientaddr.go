@@ -22,9 +22,12 @@ import (
 // ("192.0.2.1:5678", "[2001:db8::1]:443"; dropped). An entry with an IPv6 zone
 // ("fe80::1%eth0") names an interface of another machine and counts as unreadable.
 //
-// Hand-written rather than taken from echo's IP extractors: those return one string, trust by
-// range flags rather than a prefix list, and give neither the chain to send upstream nor the
-// lenient forms above.
+// Hand-written rather than taken from echo's ExtractIPFromXFFHeader (what Context.RealIP reads
+// once set as Echo.IPExtractor; hfgate sets none and never calls RealIP): it returns the client
+// as one string, with no chain to send upstream; its trust is loopback, link-local and private
+// addresses unless each is switched off, plus extra ranges, where TRUSTED_PROXIES is one prefix
+// list taken as written; and an entry net.ParseIP cannot read (one with a port, an empty list
+// element, a zone) makes it answer the direct peer, dropping what the trusted hops wrote.
 
 // clientAddr is who sent a request, as resolved by resolveClient.
 type clientAddr struct {
@@ -47,8 +50,9 @@ type position struct{ line, off int }
 
 // resolveClient resolves the client of a request from its direct peer (remoteAddr, as in
 // http.Request.RemoteAddr), its X-Forwarded-For header lines (xff, in order; nil if none) and
-// the trusted prefixes. It is pure, so the proxy and the access log can each call it and agree,
-// and it does not allocate unless an address must be rewritten into canonical form.
+// the trusted prefixes. It is called once per request, where the request enters
+// (Gateway.ServeHTTP), and its answer kept on the flight for rewrite and the access log; it
+// does not allocate unless an address must be rewritten into canonical form.
 func resolveClient(remoteAddr string, xff []string, trusted []netip.Prefix) clientAddr {
 	peer, peerText, ok := parsePeer(remoteAddr)
 	if !ok {

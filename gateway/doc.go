@@ -7,23 +7,32 @@
 //   - routes.go: where a request enters (Gateway.ServeHTTP), the middleware order, and forward,
 //     which answers the gateway's own routes, holds or answers a request while the upstream is
 //     not ready, and hands the rest to the proxy.
+//   - flight.go: the per-request record made at entry (the client address, the hold deadline,
+//     held, replayed, event stream), which every later part reads instead of deciding again.
 //   - requests.go: the request-shape rules applied before anything is forwarded.
 //   - handlers.go: every answer the gateway gives itself: /ready, /healthz, the not-ready 503
 //     with Retry-After, the status page on "/", the fixed JSON error shapes.
-//   - proxy.go: the one httputil.ReverseProxy and its Transport: rewrite (X-Forwarded-*,
-//     the client address of clientaddr.go), event streams, and the mapping of upstream errors
-//     to answers.
+//   - proxy.go: the one httputil.ReverseProxy: rewrite (X-Forwarded-*, the client address of
+//     clientaddr.go), event streams, and the mapping of upstream errors to answers.
+//   - transport.go: the chain the proxy sends through, built once: the pooled Transport with
+//     its metered connections, the time-to-first-byte metric, the replay.
 //   - proxywriter.go: the ResponseWriter handed to the proxy (1xx, a held final status, flush,
 //     hijack); conns.go: the connections hijacked for WebSockets, closed at shutdown.
-//   - hold.go and replay.go: the request lifecycle around the proxy: the queue that holds
-//     requests while a restarted upstream comes back, and the replay of a request that never
-//     reached it.
+//   - admission.go and replay.go: the request lifecycle around the proxy: the one line in front
+//     of the upstream (package gate, kept in step with the upstream's state: it holds requests
+//     while a restarted upstream comes back and while a busy one works through its queue), and
+//     the replay of a request that never reached it.
 //   - metrics.go: the optional Prometheus metrics and their listener (only with METRICS_ADDR).
 //
-// The rooms below it have no HTTP in them: gateway/health is the readiness state machine and
+// The rooms below it have no HTTP in them: gateway/gate is the line (a limit of requests in
+// flight, the rest waiting in arrival order); gateway/health is the readiness state machine and
 // its prober; gateway/supervise is the supervisor of the upstream child process with its line
-// relay. Dependencies point one way: main -> gateway -> {gateway/health, gateway/supervise,
-// middleware, config}; the logger comes from main (package logging) as a *slog.Logger.
+// relay. Dependencies point one way: main -> gateway -> {gateway/gate, gateway/health,
+// gateway/supervise, middleware, config}; the logger comes from main (package logging) as a
+// *slog.Logger.
+//
+// The tests share one harness, harness_test.go: a gateway on a loopback port in front of a
+// test upstream, with a dial gate that plays an upstream not listening yet.
 //
 // A request passes, in order: metrics (when METRICS_ADDR is set), request ID, access log, panic
 // recovery, CORS (when configured), body limit, body buffer (small bodies read whole, so a

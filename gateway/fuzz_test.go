@@ -37,7 +37,6 @@ func FuzzForwardedHeaders(f *testing.F) {
 		var out *http.Request
 		p := newProxy(proxyConfig{
 			Target:    target,
-			Trusted:   trusted,
 			Readiness: health.NewTracker(health.TrackerOptions{Logger: slog.New(slog.DiscardHandler), Now: time.Now}),
 			Logger:    slog.New(slog.DiscardHandler),
 			Answers:   &answers{},
@@ -61,7 +60,7 @@ func FuzzForwardedHeaders(f *testing.F) {
 		if xff != "" {
 			in.Header["X-Forwarded-For"] = strings.Split(xff, "\n")
 		}
-		p.rp.ServeHTTP(httptest.NewRecorder(), in)
+		p.rp.ServeHTTP(httptest.NewRecorder(), entered(in, trusted))
 		if out == nil {
 			t.Fatal("nothing reached the upstream")
 		}

@@ -104,7 +104,6 @@ func New(cfg config.Config, opts Options) (*Gateway, error) {
 	base, chain := g.newTransport(opts.DialContext)
 	g.proxy = newProxy(proxyConfig{
 		Target:    cfg.UpstreamURL,
-		Trusted:   cfg.TrustedProxies,
 		Transport: chain,
 		Readiness: g.readiness,
 		Logger:    opts.Logger,
@@ -200,9 +199,6 @@ func childEnv(environ []string) []string {
 	}
 	return env
 }
-
-// Readiness returns the gateway's state machine.
-func (g *Gateway) Readiness() *health.Tracker { return g.readiness }
 
 // AccessLine reports whether r is one of the gateway's access lines, which a log writer under
 // pressure drops first: main passes it as logging.Options.Droppable.

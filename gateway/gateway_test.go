@@ -112,7 +112,7 @@ func TestPassiveDetectionFlipsAtOnce(t *testing.T) {
 	up.CloseClientConnections()
 	resp, body := do(t, "GET", tg.URL+"/echo", nil, nil)
 	checkNotReady(t, resp, body, "unavailable")
-	if got := tg.g.Readiness().State(); got != health.Unavailable {
+	if got := tg.g.readiness.State(); got != health.Unavailable {
 		t.Errorf("state after a refused request = %q, want unavailable", got)
 	}
 	// Later requests are answered without trying the upstream.
@@ -133,7 +133,7 @@ func TestConnectionLostBeforeAnswer(t *testing.T) {
 	resp, body := do(t, "POST", tg.URL+"/drop", nil, strings.NewReader("payload"))
 	checkNotReady(t, resp, body, "unavailable")
 	tg.logs.Wait(t, "upstream connection lost", nil)
-	if !tg.g.Readiness().IsReady() {
+	if !tg.g.readiness.IsReady() {
 		t.Error("one lost connection turned a live upstream unavailable")
 	}
 	resp, _ = do(t, "GET", tg.URL+"/echo", nil, nil)
@@ -414,7 +414,7 @@ func TestUpstreamTimeoutIs504JSON(t *testing.T) {
 		t.Errorf("body = %s, want error and request_id", body)
 	}
 	// A slow answer is not a dead upstream.
-	if !tg.g.Readiness().IsReady() {
+	if !tg.g.readiness.IsReady() {
 		t.Error("a timeout turned the upstream not ready")
 	}
 }

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +18,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hfgate/hfgate/config"
-	"github.com/hfgate/hfgate/logging"
 	"github.com/hfgate/hfgate/logging/logtest"
 )
 
@@ -78,9 +77,8 @@ func startGatewayWith(t *testing.T, upstream *httptest.Server, environ map[strin
 		t.Fatalf("config: %v", err)
 	}
 	logs := logtest.NewSink()
-	logger := logging.New(logs, logging.Options{Format: "json", Level: slog.LevelDebug, Secrets: cfg.Secrets})
 	gate := &dialGate{open: open}
-	opts.Logger, opts.DialContext, opts.ProbeInterval = logger, gate.dial, 20*time.Millisecond
+	opts.Logger, opts.DialContext, opts.ProbeInterval = logs.Logger(cfg.Secrets...), gate.dial, 20*time.Millisecond
 	g, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -218,6 +216,13 @@ func (u *upstream) last() *http.Request {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.lastReq
+}
+
+// entered returns r as Gateway.ServeHTTP hands it on, with its flight (the client resolved
+// against trusted), for a test that drives the proxy alone.
+func entered(r *http.Request, trusted []netip.Prefix) *http.Request {
+	f := newFlight(r.Context(), resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], trusted), time.Now(), time.Time{})
+	return r.WithContext(f.withTrace())
 }
 
 func do(t *testing.T, method, url string, header http.Header, body io.Reader) (*http.Response, []byte) {

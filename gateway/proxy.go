@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -26,7 +25,6 @@ import (
 type proxy struct {
 	rp        *httputil.ReverseProxy
 	target    *url.URL
-	trusted   []netip.Prefix
 	readiness *health.Tracker
 	logger    *slog.Logger
 	answers   *answers
@@ -38,7 +36,6 @@ type proxy struct {
 // proxyConfig carries what newProxy needs.
 type proxyConfig struct {
 	Target    *url.URL
-	Trusted   []netip.Prefix
 	Transport http.RoundTripper // the chain newTransport builds (a fake in unit tests)
 	Readiness *health.Tracker
 	Logger    *slog.Logger
@@ -50,7 +47,6 @@ type proxyConfig struct {
 func newProxy(cfg proxyConfig) *proxy {
 	p := &proxy{
 		target:    cfg.Target,
-		trusted:   cfg.Trusted,
 		readiness: cfg.Readiness,
 		logger:    cfg.Logger,
 		answers:   cfg.Answers,
@@ -122,13 +118,14 @@ func (p *proxy) lastAnswer() time.Time {
 	return time.Time{}
 }
 
-// clientOf is the request's client as resolved at its arrival (flight), or resolved now for a
-// request that did not enter through Gateway.ServeHTTP (the proxy's own unit tests).
+// clientOf is the request's client as resolved at its arrival (flight). A request without a
+// flight did not enter through Gateway.ServeHTTP (a unit test of the proxy alone): its client
+// is unknown, so nothing it sent is trusted and no X-Real-IP is set.
 func (p *proxy) clientOf(r *http.Request) clientAddr {
 	if f := flightFrom(r.Context()); f != nil {
 		return f.client
 	}
-	return resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], p.trusted)
+	return clientAddr{}
 }
 
 // setSingle sets h[key] to the one value v, reusing the slice already there (the outgoing

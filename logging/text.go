@@ -12,9 +12,10 @@ import (
 // record whose message is this rendering and which has no attributes comes out byte for byte
 // as r would. The point is the cost: tint passes every key and every string value through
 // cut(), which strips ANSI sequences by rebuilding the string rune by rune (a []rune and a new
-// string, whether or not there is anything to strip): 15 of the 17 allocations of an access
-// line. The cleaning step has already removed every escape sequence from string values, and
-// keys are constants, so renderText skips cut and allocates only the message.
+// string, whether or not there is anything to strip): most of an access line's allocations
+// (docs/performance.md, "The access log"). The cleaning step has already removed every escape
+// sequence from string values, and keys are constants, so renderText skips cut and allocates
+// only the message.
 //
 // It reports false, and the record goes to tint as it is, for anything it does not render
 // exactly as tint does: attributes that are neither strings, numbers, booleans nor durations

@@ -47,15 +47,15 @@ func (cfg AccessLogConfig) withDefaults() AccessLogConfig {
 	return cfg
 }
 
-// AccessLogMessage is the message of every record AccessLog writes.
-const AccessLogMessage = "request"
+// accessLogMessage is the message of every record AccessLog writes.
+const accessLogMessage = "request"
 
 // IsAccessRecord reports whether r is one of AccessLog's records: a log writer
 // that must drop lines under pressure drops these first (logging.Options.Droppable).
-func IsAccessRecord(r slog.Record) bool { return r.Message == AccessLogMessage }
+func IsAccessRecord(r slog.Record) bool { return r.Message == accessLogMessage }
 
 // AccessLog returns middleware that logs one record per request with the
-// message AccessLogMessage ("request") and the attributes method, path, status, duration,
+// message "request" and the attributes method, path, status, duration,
 // bytes and request_id, followed by those from AccessLogConfig.Attrs.
 //
 // When the next handler returns an error, AccessLog passes it to echo's
@@ -152,5 +152,5 @@ func (cfg AccessLogConfig) log(ctx context.Context, c echo.Context, method, path
 			attrs = append(attrs[:len(attrs):len(attrs)], extra...)
 		}
 	}
-	cfg.Logger.LogAttrs(ctx, level, AccessLogMessage, attrs...)
+	cfg.Logger.LogAttrs(ctx, level, accessLogMessage, attrs...)
 }

@@ -3,7 +3,6 @@ package middleware
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hfgate/hfgate/logging/logtest"
+
 	"github.com/labstack/echo/v4"
 )
 
@@ -20,45 +21,22 @@ import (
 // instead of hanging; it is never used to let something happen.
 const testTimeout = 10 * time.Second
 
-// chanWriter hands every Write, one slog record each, to a channel.
-type chanWriter chan []byte
-
-func (w chanWriter) Write(p []byte) (int, error) {
-	w <- append([]byte(nil), p...)
-	return len(p), nil
-}
-
-// newTestLogger returns a JSON logger at Debug level whose records arrive
-// on the returned channel.
-func newTestLogger(t *testing.T) (*slog.Logger, chanWriter) {
+// onlyRecord returns the one record in logs, waiting for it to be written, and fails the test
+// if there is another.
+func onlyRecord(t *testing.T, logs *logtest.Sink) map[string]any {
 	t.Helper()
-	w := make(chanWriter, 16)
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), w
-}
-
-// awaitRecord waits for the next record on w and decodes it.
-func awaitRecord(t *testing.T, w chanWriter) (map[string]any, string) {
-	t.Helper()
-	select {
-	case line := <-w:
-		var rec map[string]any
-		if err := json.Unmarshal(line, &rec); err != nil {
-			t.Fatalf("decode log record %q: %v", line, err)
-		}
-		return rec, string(line)
-	case <-time.After(testTimeout):
-		t.Fatal("no log record")
-		return nil, ""
+	rec := logs.WaitN(t, "", 1)[0]
+	if recs := logs.Records(t, ""); len(recs) != 1 {
+		t.Errorf("got %d log records, want 1:\n%s", len(recs), logs.String())
 	}
+	return rec
 }
 
-// assertNoRecord fails if w holds another record.
-func assertNoRecord(t *testing.T, w chanWriter) {
+// noRecords fails the test if anything was logged.
+func noRecords(t *testing.T, logs *logtest.Sink) {
 	t.Helper()
-	select {
-	case line := <-w:
-		t.Errorf("unexpected extra log record %s", line)
-	default:
+	if out := logs.String(); out != "" {
+		t.Errorf("got log records, want none:\n%s", out)
 	}
 }
 
@@ -150,7 +128,8 @@ func TestAccessLog(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logger, records := newTestLogger(t)
+			logs := logtest.NewSink()
+			logger := logs.RawLogger()
 			e := echo.New()
 			e.Use(
 				RequestID(RequestIDConfig{}),
@@ -171,8 +150,7 @@ func TestAccessLog(t *testing.T) {
 			rec := httptest.NewRecorder()
 			e.ServeHTTP(rec, req)
 
-			got, line := awaitRecord(t, records)
-			assertNoRecord(t, records)
+			got := onlyRecord(t, logs)
 
 			if !tt.canceled && rec.Code != tt.wantStatus {
 				t.Errorf("response status: got %d, want %d", rec.Code, tt.wantStatus)
@@ -205,7 +183,7 @@ func TestAccessLog(t *testing.T) {
 			if id := rec.Header().Get("X-Request-ID"); id == "" || got["request_id"] != id {
 				t.Errorf("request_id: got %v, want %q", got["request_id"], id)
 			}
-			if strings.Contains(line, "secret") {
+			if line := logs.String(); strings.Contains(line, "secret") {
 				t.Errorf("log record holds a secret: %s", line)
 			}
 		})
@@ -213,7 +191,8 @@ func TestAccessLog(t *testing.T) {
 }
 
 func TestAccessLogAttrs(t *testing.T) {
-	logger, records := newTestLogger(t)
+	logs := logtest.NewSink()
+	logger := logs.RawLogger()
 	e := echo.New()
 	e.Use(AccessLog(AccessLogConfig{
 		Logger: logger,
@@ -224,7 +203,7 @@ func TestAccessLogAttrs(t *testing.T) {
 	e.GET("/", func(c echo.Context) error { return c.NoContent(http.StatusAccepted) })
 	e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 
-	got, _ := awaitRecord(t, records)
+	got := onlyRecord(t, logs)
 	if got["upstream"] != "ready" {
 		t.Errorf("upstream: got %v, want %q", got["upstream"], "ready")
 	}
@@ -258,7 +237,8 @@ func TestAccessLogPanicWithoutRecover(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logger, records := newTestLogger(t)
+			logs := logtest.NewSink()
+			logger := logs.RawLogger()
 			h := AccessLog(AccessLogConfig{Logger: logger})(tt.handler)
 			c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/p", nil), httptest.NewRecorder())
 
@@ -270,7 +250,7 @@ func TestAccessLogPanicWithoutRecover(t *testing.T) {
 			if v == nil {
 				t.Fatal("panic swallowed, want it re-panicked")
 			}
-			got, _ := awaitRecord(t, records)
+			got := onlyRecord(t, logs)
 			if got["status"] != float64(tt.wantStatus) {
 				t.Errorf("status: got %v, want %d", got["status"], tt.wantStatus)
 			}
@@ -279,7 +259,8 @@ func TestAccessLogPanicWithoutRecover(t *testing.T) {
 }
 
 func TestAccessLogAbortThroughRecover(t *testing.T) {
-	logger, records := newTestLogger(t)
+	logs := logtest.NewSink()
+	logger := logs.RawLogger()
 	h := AccessLog(AccessLogConfig{Logger: logger})(
 		Recover(RecoverConfig{Logger: logger})(func(c echo.Context) error {
 			_, _ = c.Response().Write([]byte("partial"))
@@ -295,14 +276,13 @@ func TestAccessLogAbortThroughRecover(t *testing.T) {
 	if v != http.ErrAbortHandler {
 		t.Fatalf("panic value: got %v, want http.ErrAbortHandler", v)
 	}
-	got, _ := awaitRecord(t, records)
+	got := onlyRecord(t, logs)
 	if got["msg"] != "request" {
 		t.Fatalf("msg: got %v, want %q (Recover must not log ErrAbortHandler)", got["msg"], "request")
 	}
 	if got["status"] != float64(http.StatusOK) || got["bytes"] != float64(len("partial")) {
 		t.Errorf("status, bytes: got %v, %v, want 200, %d", got["status"], got["bytes"], len("partial"))
 	}
-	assertNoRecord(t, records)
 }
 
 // streamServer serves handler behind the whole middleware chain on a real
@@ -324,7 +304,8 @@ func streamServer(t *testing.T, logger *slog.Logger, handler echo.HandlerFunc) *
 }
 
 func TestAccessLogStreamingNotBuffered(t *testing.T) {
-	logger, records := newTestLogger(t)
+	logs := logtest.NewSink()
+	logger := logs.RawLogger()
 	release := make(chan struct{})
 	srv := streamServer(t, logger, func(c echo.Context) error {
 		c.Response().Header().Set("Content-Type", "text/event-stream")
@@ -360,7 +341,7 @@ func TestAccessLogStreamingNotBuffered(t *testing.T) {
 	if want := "data: one\n"; line != want {
 		t.Errorf("first line: got %q, want %q", line, want)
 	}
-	assertNoRecord(t, records) // the request is not over yet
+	noRecords(t, logs) // the request is not over yet
 	close(release)
 	rest, err := io.ReadAll(br)
 	if err != nil {
@@ -370,7 +351,7 @@ func TestAccessLogStreamingNotBuffered(t *testing.T) {
 		t.Errorf("rest: got %q, want %q", rest, want)
 	}
 
-	got, _ := awaitRecord(t, records)
+	got := onlyRecord(t, logs)
 	if got["status"] != float64(http.StatusOK) {
 		t.Errorf("status: got %v, want 200", got["status"])
 	}
@@ -380,7 +361,8 @@ func TestAccessLogStreamingNotBuffered(t *testing.T) {
 }
 
 func TestAccessLogClientGoneMidStream(t *testing.T) {
-	logger, records := newTestLogger(t)
+	logs := logtest.NewSink()
+	logger := logs.RawLogger()
 	srv := streamServer(t, logger, func(c echo.Context) error {
 		c.Response().WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(c.Response(), "data: one\n\n")
@@ -404,14 +386,13 @@ func TestAccessLogClientGoneMidStream(t *testing.T) {
 	}
 	cancel() // the client goes away mid-stream
 
-	got, _ := awaitRecord(t, records)
+	got := onlyRecord(t, logs)
 	if got["status"] != float64(StatusClientClosedRequest) {
 		t.Errorf("status: got %v, want %d", got["status"], StatusClientClosedRequest)
 	}
 	if want := float64(len("data: one\n\n")); got["bytes"] != want {
 		t.Errorf("bytes: got %v, want %v", got["bytes"], want)
 	}
-	assertNoRecord(t, records)
 }
 
 func BenchmarkAccessLog(b *testing.B) {

@@ -3,10 +3,13 @@ package middleware
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/hfgate/hfgate/logging/logtest"
 
 	"github.com/labstack/echo/v4"
 )
@@ -24,7 +27,8 @@ func TestRecover(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logger, records := newTestLogger(t)
+			logs := logtest.NewSink()
+			logger := logs.RawLogger()
 			e := echo.New()
 			e.Use(RequestID(RequestIDConfig{}), Recover(RecoverConfig{Logger: logger}))
 			e.GET("/boom", func(c echo.Context) error { panic(tt.value) })
@@ -38,8 +42,7 @@ func TestRecover(t *testing.T) {
 			if got := rec.Body.String(); !strings.Contains(got, "internal error") || strings.Contains(got, tt.wantPanic) {
 				t.Errorf("body: got %q, want the fixed message without the panic value", got)
 			}
-			got, line := awaitRecord(t, records)
-			assertNoRecord(t, records)
+			got := onlyRecord(t, logs)
 			if got["level"] != "ERROR" || got["msg"] != "panic recovered" {
 				t.Errorf("level, msg: got %v, %v, want ERROR, %q", got["level"], got["msg"], "panic recovered")
 			}
@@ -55,7 +58,7 @@ func TestRecover(t *testing.T) {
 			if id := rec.Header().Get("X-Request-ID"); got["request_id"] != id {
 				t.Errorf("request_id: got %v, want %q", got["request_id"], id)
 			}
-			if strings.Contains(line, "secret") {
+			if line := logs.String(); strings.Contains(line, "secret") {
 				t.Errorf("log record holds the query: %s", line)
 			}
 		})
@@ -63,8 +66,7 @@ func TestRecover(t *testing.T) {
 }
 
 func TestRecoverReturnsHTTPError(t *testing.T) {
-	logger, _ := newTestLogger(t)
-	h := Recover(RecoverConfig{Logger: logger})(func(c echo.Context) error { panic("x") })
+	h := Recover(RecoverConfig{Logger: slog.New(slog.DiscardHandler)})(func(c echo.Context) error { panic("x") })
 	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
 
 	err := h(c)
@@ -78,15 +80,15 @@ func TestRecoverReturnsHTTPError(t *testing.T) {
 }
 
 func TestRecoverPassesThrough(t *testing.T) {
-	logger, records := newTestLogger(t)
+	logs := logtest.NewSink()
 	want := echo.NewHTTPError(http.StatusTeapot)
-	h := Recover(RecoverConfig{Logger: logger})(func(c echo.Context) error { return want })
+	h := Recover(RecoverConfig{Logger: logs.RawLogger()})(func(c echo.Context) error { return want })
 	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
 
 	if got := h(c); got != want {
 		t.Errorf("error: got %v, want %v", got, want)
 	}
-	assertNoRecord(t, records)
+	noRecords(t, logs)
 }
 
 func TestRecoverRepanicsAbortHandler(t *testing.T) {
@@ -99,8 +101,8 @@ func TestRecoverRepanicsAbortHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logger, records := newTestLogger(t)
-			h := Recover(RecoverConfig{Logger: logger})(func(c echo.Context) error { panic(tt.value) })
+			logs := logtest.NewSink()
+			h := Recover(RecoverConfig{Logger: logs.RawLogger()})(func(c echo.Context) error { panic(tt.value) })
 			c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
 
 			got := func() (v any) {
@@ -111,7 +113,7 @@ func TestRecoverRepanicsAbortHandler(t *testing.T) {
 			if got != tt.value {
 				t.Errorf("panic value: got %v, want %v unchanged", got, tt.value)
 			}
-			assertNoRecord(t, records)
+			noRecords(t, logs)
 		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hfgate/hfgate/logging"
 	"github.com/hfgate/hfgate/logging/logtest"
 )
 
@@ -36,7 +35,7 @@ func TestProberProgressLines(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	logs := logtest.NewSink()
-	logger := logging.New(logs, logging.Options{Format: "json"})
+	logger := logs.Logger()
 	r := NewTracker(TrackerOptions{Logger: logger, Now: clock.Now})
 	up := &scriptedUpstream{err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
 	p := &Prober{

@@ -1,13 +1,12 @@
 package health
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hfgate/hfgate/logging/logtest"
 )
 
 // fakeClock is a manually advanced clock.
@@ -30,27 +29,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
-}
-
-// logRecords decodes JSON log lines.
-func logRecords(t *testing.T, buf *bytes.Buffer) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func jsonLogger(buf *bytes.Buffer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func TestTrackerTransitions(t *testing.T) {
@@ -91,9 +69,8 @@ func TestTrackerTransitions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var buf bytes.Buffer
 			clock := newFakeClock()
-			r := NewTracker(TrackerOptions{Logger: jsonLogger(&buf), Now: clock.Now})
+			r := NewTracker(TrackerOptions{Logger: logtest.NewSink().Logger(), Now: clock.Now})
 			tt.steps(r, clock)
 			if got := r.Snapshot().State; got != tt.want {
 				t.Errorf("state = %q, want %q", got, tt.want)
@@ -107,9 +84,9 @@ func TestTrackerTransitions(t *testing.T) {
 
 func TestTrackerLogsEachTransitionOnceWithStartupTime(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
+	logs := logtest.NewSink()
 	clock := newFakeClock()
-	r := NewTracker(TrackerOptions{Logger: jsonLogger(&buf), Now: clock.Now})
+	r := NewTracker(TrackerOptions{Logger: logs.Logger(), Now: clock.Now})
 	clock.Advance(1500 * time.Millisecond)
 	r.MarkReady()
 	r.MarkReady() // no transition, no line
@@ -119,9 +96,9 @@ func TestTrackerLogsEachTransitionOnceWithStartupTime(t *testing.T) {
 	clock.Advance(2 * time.Second)
 	r.MarkReady()
 
-	recs := logRecords(t, &buf)
+	recs := logs.Records(t, "")
 	if len(recs) != 3 {
-		t.Fatalf("got %d log lines, want 3:\n%s", len(recs), buf.String())
+		t.Fatalf("got %d log lines, want 3:\n%s", len(recs), logs.String())
 	}
 	want := []struct{ from, to, cameUp string }{
 		{"starting", "ready", "1.5s"},
@@ -209,7 +186,7 @@ func TestRetryAfter(t *testing.T) {
 func TestRemainingCountsBackoffOnce(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
-	r := NewTracker(TrackerOptions{Logger: jsonLogger(&bytes.Buffer{}), Now: clock.Now})
+	r := NewTracker(TrackerOptions{Logger: logtest.NewSink().Logger(), Now: clock.Now})
 	if _, known := r.Remaining(time.Time{}); known {
 		t.Fatal("Remaining known before any start-up")
 	}

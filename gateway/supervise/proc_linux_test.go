@@ -2,12 +2,10 @@ package supervise
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,16 +52,15 @@ func (w procWatch) awaitGone(t *testing.T) {
 // kill sends SIGKILL through the pidfd (never to a reused PID).
 func (w procWatch) kill() { _ = unix.PidfdSendSignal(w.fd, unix.SIGKILL, nil, 0) }
 
-// procState returns the state letter from /proc/<pid>/stat, or "" if gone.
+// procState returns the process's state letter (proc(5)), or "" if it is gone.
 func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return ""
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
+	st, err := p.Stat()
+	if err != nil {
 		return ""
 	}
-	return s[i+2 : i+3]
+	return st.State
 }

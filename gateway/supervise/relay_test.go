@@ -1,102 +1,24 @@
 package supervise
 
 import (
-	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/hfgate/hfgate/logging/logtest"
 )
 
-// logRecord is one captured slog record with its attributes flattened.
-type logRecord struct {
-	Level slog.Level
-	Msg   string
-	Attrs map[string]any
-}
-
-// logRecorder is a slog.Handler that keeps every record and wakes waiters on
-// each new one, so tests can await log lines instead of sleeping.
-type logRecorder struct {
-	store *recordStore
-	attrs []slog.Attr
-}
-
-type recordStore struct {
-	mu      sync.Mutex
-	records []logRecord
-	changed chan struct{} // capacity 1: "something was appended"
-}
-
-func newLogRecorder() *logRecorder {
-	return &logRecorder{store: &recordStore{changed: make(chan struct{}, 1)}}
-}
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	rec := logRecord{Level: r.Level, Msg: r.Message, Attrs: map[string]any{}}
-	for _, a := range h.attrs {
-		rec.Attrs[a.Key] = a.Value.Any()
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		rec.Attrs[a.Key] = a.Value.Resolve().Any()
-		return true
-	})
-	h.store.mu.Lock()
-	h.store.records = append(h.store.records, rec)
-	h.store.mu.Unlock()
-	select {
-	case h.store.changed <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-func (h *logRecorder) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &logRecorder{store: h.store, attrs: append(slices.Clip(h.attrs), attrs...)}
-}
-
-func (h *logRecorder) WithGroup(string) slog.Handler { return h }
-
-// Records returns a copy of everything logged so far.
-func (h *logRecorder) Records() []logRecord {
-	h.store.mu.Lock()
-	defer h.store.mu.Unlock()
-	return slices.Clone(h.store.records)
-}
-
-// Wait returns the first record matching match, waiting up to 10s for it.
-func (h *logRecorder) Wait(t *testing.T, what string, match func(logRecord) bool) logRecord {
-	t.Helper()
-	timeout := time.NewTimer(10 * time.Second)
-	defer timeout.Stop()
-	for {
-		for _, r := range h.Records() {
-			if match(r) {
-				return r
-			}
-		}
-		select {
-		case <-h.store.changed:
-		case <-timeout.C:
-			t.Fatalf("no log record %s after 10s; got %v", what, h.Records())
-			return logRecord{}
-		}
-	}
-}
-
 // upstreamLines returns the relayed lines of one stream ("" = all streams).
-func upstreamLines(recs []logRecord, stream string) []logRecord {
-	var out []logRecord
-	for _, r := range recs {
-		if r.Msg == "upstream" && (stream == "" || r.Attrs["stream"] == stream) {
+func upstreamLines(t *testing.T, logs *logtest.Sink, stream string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, r := range logs.Records(t, "upstream") {
+		if stream == "" || r["stream"] == stream {
 			out = append(out, r)
 		}
 	}
@@ -109,11 +31,12 @@ type relayedLine struct {
 	truncated bool
 }
 
-func relayed(recs []logRecord) []relayedLine {
+func relayed(t *testing.T, logs *logtest.Sink) []relayedLine {
+	t.Helper()
 	var out []relayedLine
-	for _, r := range upstreamLines(recs, "") {
-		line, _ := r.Attrs["line"].(string)
-		tr, _ := r.Attrs["truncated"].(bool)
+	for _, r := range upstreamLines(t, logs, "") {
+		line, _ := r["line"].(string)
+		tr, _ := r["truncated"].(bool)
 		out = append(out, relayedLine{line, tr})
 	}
 	return out
@@ -197,20 +120,20 @@ func TestRelayLines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := newLogRecorder()
+			logs := logtest.NewSink()
 			// iotest-style one-byte reads as well as whole reads must agree.
 			for _, r := range []io.Reader{strings.NewReader(tt.input), &oneByteReader{s: tt.input}} {
-				rec = newLogRecorder()
-				err := relayLines(t.Context(), r, slog.New(rec), "stdout", tt.maxLine)
+				logs = logtest.NewSink()
+				err := relayLines(t.Context(), r, logs.RawLogger(), "stdout", tt.maxLine)
 				if err != nil {
 					t.Fatalf("relayLines: got error %v, want nil", err)
 				}
-				if got := relayed(rec.Records()); !slices.Equal(got, tt.want) {
+				if got := relayed(t, logs); !slices.Equal(got, tt.want) {
 					t.Errorf("%T: got lines %+v, want %+v", r, got, tt.want)
 				}
 			}
-			for _, r := range upstreamLines(rec.Records(), "") {
-				if r.Level != slog.LevelInfo || r.Attrs["source"] != "upstream" || r.Attrs["stream"] != "stdout" {
+			for _, r := range upstreamLines(t, logs, "") {
+				if r["level"] != "INFO" || r["source"] != "upstream" || r["stream"] != "stdout" {
 					t.Errorf("got record %v, want level INFO with source=upstream stream=stdout", r)
 				}
 			}
@@ -238,14 +161,14 @@ func (r *oneByteReader) Read(p []byte) (int, error) {
 func TestRelayLinesReturnsReadError(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	rec := newLogRecorder()
+	logs := logtest.NewSink()
 	r := io.MultiReader(strings.NewReader("whole\npartial"), failingReader{boom})
-	err := relayLines(t.Context(), r, slog.New(rec), "stderr", 100)
+	err := relayLines(t.Context(), r, logs.RawLogger(), "stderr", 100)
 	if !errors.Is(err, boom) {
 		t.Fatalf("got error %v, want %v", err, boom)
 	}
 	want := []relayedLine{{"whole", false}, {"partial", false}}
-	if got := relayed(rec.Records()); !slices.Equal(got, want) {
+	if got := relayed(t, logs); !slices.Equal(got, want) {
 		t.Errorf("got lines %+v, want %+v", got, want)
 	}
 }
@@ -273,13 +196,14 @@ func (r *xReader) Read(p []byte) (int, error) {
 func TestRelayLinesBoundedMemory(t *testing.T) {
 	const total = 10 << 20
 	const maxLine = 16 << 10
-	rec := newLogRecorder()
+	logs := logtest.NewSink()
+	logger := logs.RawLogger()
 	r := io.MultiReader(&xReader{n: total}, strings.NewReader("\nafter\n"))
 
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	if err := relayLines(t.Context(), r, slog.New(rec), "stdout", maxLine); err != nil {
+	if err := relayLines(t.Context(), r, logger, "stdout", maxLine); err != nil {
 		t.Fatalf("relayLines: got error %v, want nil", err)
 	}
 	runtime.ReadMemStats(&after)
@@ -288,7 +212,7 @@ func TestRelayLinesBoundedMemory(t *testing.T) {
 		t.Errorf("relaying a %d-byte line allocated %d bytes, want under 1 MiB", total, got)
 	}
 	want := []relayedLine{{strings.Repeat("x", maxLine), true}, {"after", false}}
-	if got := relayed(rec.Records()); !slices.Equal(got, want) {
+	if got := relayed(t, logs); !slices.Equal(got, want) {
 		t.Errorf("got %d lines, want 2 (%d bytes truncated, then %q)", len(got), maxLine, "after")
 	}
 }
@@ -301,13 +225,13 @@ func TestRelayLinesStopsAtReadDeadline(t *testing.T) {
 	}
 	defer pr.Close()
 	defer pw.Close()
-	rec := newLogRecorder()
+	logs := logtest.NewSink()
 	done := make(chan error, 1)
-	go func() { done <- relayLines(t.Context(), pr, slog.New(rec), "stdout", 100) }()
+	go func() { done <- relayLines(t.Context(), pr, logs.RawLogger(), "stdout", 100) }()
 	if _, err := pw.WriteString("held\npart"); err != nil {
 		t.Fatal(err)
 	}
-	rec.Wait(t, `line "held"`, func(r logRecord) bool { return r.Attrs["line"] == "held" })
+	logs.Wait(t, "upstream", func(r map[string]any) bool { return r["line"] == "held" })
 	if err := pr.SetReadDeadline(time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +244,7 @@ func TestRelayLinesStopsAtReadDeadline(t *testing.T) {
 		t.Fatal("relayLines did not return after the read deadline")
 	}
 	want := []relayedLine{{"held", false}, {"part", false}}
-	if got := relayed(rec.Records()); !slices.Equal(got, want) {
+	if got := relayed(t, logs); !slices.Equal(got, want) {
 		t.Errorf("got lines %+v, want %+v", got, want)
 	}
 }

@@ -14,12 +14,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hfgate/hfgate/logging/logtest"
 )
 
 // supervised is a Supervisor under test with its events turned into channels.
 type supervised struct {
 	s      *Supervisor
-	logs   *logRecorder
+	logs   *logtest.Sink
 	starts chan int
 	exits  chan Exit
 	cancel context.CancelFunc
@@ -38,7 +40,7 @@ func supervise(t *testing.T, args []string, adjust func(*Supervisor)) *supervise
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	sv := &supervised{
-		logs:   newLogRecorder(),
+		logs:   logtest.NewSink(),
 		starts: make(chan int, 64),
 		exits:  make(chan Exit, 64),
 		cancel: cancel,
@@ -46,7 +48,7 @@ func supervise(t *testing.T, args []string, adjust func(*Supervisor)) *supervise
 	}
 	sv.s = &Supervisor{
 		Args:        args,
-		Logger:      slog.New(sv.logs),
+		Logger:      sv.logs.RawLogger(),
 		StopTimeout: 5 * time.Second,
 		MinBackoff:  time.Hour, // tests that want restarts lower this
 		MaxBackoff:  time.Hour,
@@ -140,11 +142,11 @@ func (sv *supervised) Stop(t *testing.T) {
 // returns the rest of it.
 func (sv *supervised) WaitLine(t *testing.T, prefix string) string {
 	t.Helper()
-	r := sv.logs.Wait(t, "upstream line "+strconv.Quote(prefix), func(r logRecord) bool {
-		line, _ := r.Attrs["line"].(string)
-		return r.Msg == "upstream" && strings.HasPrefix(line, prefix)
+	r := sv.logs.Wait(t, "upstream", func(r map[string]any) bool {
+		line, _ := r["line"].(string)
+		return strings.HasPrefix(line, prefix)
 	})
-	return strings.TrimPrefix(r.Attrs["line"].(string), prefix)
+	return strings.TrimPrefix(r["line"].(string), prefix)
 }
 
 // jsonObject marshals v and decodes it again as a JSON object, to check the
@@ -179,12 +181,11 @@ func TestSupervisorRelaysOutput(t *testing.T) {
 		t.Errorf("got exit pid=%d code=%d, want pid=%d code=0", ev.PID, ev.Code, pid)
 	}
 	// Output is relayed before the exit is reported.
-	recs := sv.logs.Records()
 	var got []string
-	for _, r := range upstreamLines(recs, "") {
-		got = append(got, r.Attrs["stream"].(string)+":"+r.Attrs["line"].(string))
-		if r.Attrs["source"] != "upstream" {
-			t.Errorf("got source %v, want upstream", r.Attrs["source"])
+	for _, r := range upstreamLines(t, sv.logs, "") {
+		got = append(got, r["stream"].(string)+":"+r["line"].(string))
+		if r["source"] != "upstream" {
+			t.Errorf("got source %v, want upstream", r["source"])
 		}
 	}
 	slices.Sort(got) // the two streams are independent
@@ -193,29 +194,29 @@ func TestSupervisorRelaysOutput(t *testing.T) {
 		t.Errorf("got lines %q, want %q", got, want)
 	}
 	var stdout []string
-	for _, r := range upstreamLines(recs, "stdout") {
-		stdout = append(stdout, r.Attrs["line"].(string))
+	for _, r := range upstreamLines(t, sv.logs, "stdout") {
+		stdout = append(stdout, r["line"].(string))
 	}
 	if want := []string{"out1", "out2", "tail"}; !slices.Equal(stdout, want) {
 		t.Errorf("got stdout %q in this order, want %q", stdout, want)
 	}
 
-	started := sv.logs.Wait(t, "upstream started", func(r logRecord) bool { return r.Msg == "upstream started" })
-	if started.Attrs["cmd"] != "sh" || started.Attrs["pid"] != int64(pid) || started.Attrs["restarts"] != int64(0) {
-		t.Errorf("got start record %v, want cmd=sh pid=%d restarts=0", started.Attrs, pid)
+	started := sv.logs.Wait(t, "upstream started", nil)
+	if started["cmd"] != "sh" || started["pid"] != float64(pid) || started["restarts"] != float64(0) {
+		t.Errorf("got start record %v, want cmd=sh pid=%d restarts=0", started, pid)
 	}
-	for _, r := range recs {
-		if r.Msg != "upstream" {
-			for k, v := range r.Attrs {
+	for _, r := range sv.logs.Records(t, "") {
+		if r["msg"] != "upstream" {
+			for k, v := range r {
 				if s, ok := v.(string); ok && strings.Contains(s, "echo") {
-					t.Errorf("record %q attr %s = %q: the command line must not be logged", r.Msg, k, s)
+					t.Errorf("record %q attr %s = %q: the command line must not be logged", r["msg"], k, s)
 				}
 			}
 		}
 	}
-	exited := sv.logs.Wait(t, "upstream exited", func(r logRecord) bool { return r.Msg == "upstream exited" })
-	if exited.Level != slog.LevelWarn || exited.Attrs["code"] != int64(0) || exited.Attrs["next_attempt"] == nil {
-		t.Errorf("got exit record %v %v, want WARN with code=0 and next_attempt", exited.Level, exited.Attrs)
+	exited := sv.logs.Wait(t, "upstream exited", nil)
+	if exited["level"] != "WARN" || exited["code"] != float64(0) || exited["next_attempt"] == nil {
+		t.Errorf("got exit record %v, want WARN with code=0 and next_attempt", exited)
 	}
 }
 
@@ -227,7 +228,7 @@ func TestSupervisorLongLineIsCut(t *testing.T) {
 	sv.Start(t)
 	sv.Exit(t)
 	want := []relayedLine{{strings.Repeat("x", 1000), true}, {"after", false}}
-	if got := relayed(sv.logs.Records()); !slices.Equal(got, want) {
+	if got := relayed(t, sv.logs); !slices.Equal(got, want) {
 		t.Errorf("got %d lines, want a 1000-byte truncated line then %q", len(got), "after")
 	}
 }
@@ -258,13 +259,13 @@ func TestSupervisorExitEvent(t *testing.T) {
 			if ev.NextAttempt.IsZero() {
 				t.Error("got zero NextAttempt while supervising, want the next start time")
 			}
-			rec := sv.logs.Wait(t, "upstream exited", func(r logRecord) bool { return r.Msg == "upstream exited" })
+			rec := sv.logs.Wait(t, "upstream exited", nil)
 			if tt.wantSignal != "" {
-				if rec.Attrs["signal"] != tt.wantSignal || rec.Attrs["code"] != nil {
-					t.Errorf("got exit attrs %v, want signal=%s and no code", rec.Attrs, tt.wantSignal)
+				if rec["signal"] != tt.wantSignal || rec["code"] != nil {
+					t.Errorf("got exit record %v, want signal=%s and no code", rec, tt.wantSignal)
 				}
-			} else if rec.Attrs["code"] != int64(tt.wantCode) {
-				t.Errorf("got exit attrs %v, want code=%d", rec.Attrs, tt.wantCode)
+			} else if rec["code"] != float64(tt.wantCode) {
+				t.Errorf("got exit record %v, want code=%d", rec, tt.wantCode)
 			}
 			sv.Stop(t)
 			// Reaped: no zombie left behind.
@@ -407,9 +408,9 @@ func TestSupervisorStopSignalsWholeGroup(t *testing.T) {
 	}
 	sv.WaitLine(t, "leader got TERM")
 	sv.WaitLine(t, "grandchild got TERM")
-	exited := sv.logs.Wait(t, "upstream exited", func(r logRecord) bool { return r.Msg == "upstream exited" })
-	if exited.Level != slog.LevelInfo || exited.Attrs["next_attempt"] != nil {
-		t.Errorf("got exit record %v %v, want INFO without next_attempt on shutdown", exited.Level, exited.Attrs)
+	exited := sv.logs.Wait(t, "upstream exited", nil)
+	if exited["level"] != "INFO" || exited["next_attempt"] != nil {
+		t.Errorf("got exit record %v, want INFO without next_attempt on shutdown", exited)
 	}
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("kill(%d, 0) after Run: got %v, want ESRCH", pid, err)
@@ -435,9 +436,7 @@ func TestSupervisorStopKillsAfterTimeout(t *testing.T) {
 	if ev.PID != pid || ev.Code != -1 || ev.Signal != "SIGKILL" {
 		t.Errorf("got exit pid=%d code=%d signal=%q, want pid=%d code=-1 signal=SIGKILL", ev.PID, ev.Code, ev.Signal, pid)
 	}
-	sv.logs.Wait(t, "kill warning", func(r logRecord) bool {
-		return r.Msg == "upstream did not stop in time, killing it" && r.Level == slog.LevelWarn
-	})
+	sv.logs.Wait(t, "upstream did not stop in time, killing it", func(r map[string]any) bool { return r["level"] == "WARN" })
 	w.awaitGone(t)
 }
 
@@ -463,8 +462,8 @@ func TestSupervisorRelaysAllOutputBeforeReportingExit(t *testing.T) {
 	sv := superviseScript(t, fmt.Sprintf("seq 1 %d; exit 0", n), nil)
 	sv.Start(t)
 	sv.Exit(t)
-	lines := upstreamLines(sv.logs.Records(), "stdout")
-	if len(lines) != n || lines[n-1].Attrs["line"] != strconv.Itoa(n) {
+	lines := upstreamLines(t, sv.logs, "stdout")
+	if len(lines) != n || lines[n-1]["line"] != strconv.Itoa(n) {
 		t.Errorf("got %d lines when the exit was reported, want %d ending with %d", len(lines), n, n)
 	}
 }
@@ -489,9 +488,9 @@ func TestSupervisorStopsWaitingForEscapedPipeHolder(t *testing.T) {
 	if ev := sv.Exit(t); ev.Code != 5 {
 		t.Errorf("got code %d, want 5", ev.Code)
 	}
-	rec := sv.logs.Wait(t, "output left open", func(r logRecord) bool { return r.Msg == "upstream output left open" })
-	if rec.Level != slog.LevelWarn {
-		t.Errorf("got level %v, want WARN", rec.Level)
+	rec := sv.logs.Wait(t, "upstream output left open", nil)
+	if rec["level"] != "WARN" {
+		t.Errorf("got level %v, want WARN", rec["level"])
 	}
 }
 
@@ -532,9 +531,9 @@ func TestSupervisorStartFailure(t *testing.T) {
 			if st.LastExit == nil || !st.LastExit.StartFailed || st.LastExit.Code != -1 {
 				t.Errorf("got last exit %+v, want a start failure with code -1", st.LastExit)
 			}
-			rec := sv.logs.Wait(t, "upstream start failed", func(r logRecord) bool { return r.Msg == "upstream start failed" })
-			if err, ok := rec.Attrs["err"].(error); rec.Level != slog.LevelError || !ok || err == nil {
-				t.Errorf("got record %v %v, want ERROR with an err attr", rec.Level, rec.Attrs)
+			rec := sv.logs.Wait(t, "upstream start failed", nil)
+			if err, _ := rec["err"].(string); rec["level"] != "ERROR" || err == "" {
+				t.Errorf("got record %v, want ERROR with an err attr", rec)
 			}
 			select {
 			case pid := <-sv.starts:
@@ -699,17 +698,15 @@ func TestSupervisorRestartsCountInStatus(t *testing.T) {
 	if st := sv.s.Status(); st.Restarts != 3 {
 		t.Errorf("got restarts %d, want 3", st.Restarts)
 	}
-	rec := sv.logs.Wait(t, "start with restarts=3", func(r logRecord) bool {
-		return r.Msg == "upstream started" && r.Attrs["restarts"] == int64(3)
-	})
-	if rec.Level != slog.LevelInfo {
-		t.Errorf("got level %v, want INFO", rec.Level)
+	rec := sv.logs.Wait(t, "upstream started", func(r map[string]any) bool { return r["restarts"] == float64(3) })
+	if rec["level"] != "INFO" {
+		t.Errorf("got level %v, want INFO", rec["level"])
 	}
 }
 
 func TestSupervisorConfigErrors(t *testing.T) {
 	t.Parallel()
-	logger := slog.New(newLogRecorder())
+	logger := slog.New(slog.DiscardHandler)
 	tests := []struct {
 		name string
 		s    *Supervisor

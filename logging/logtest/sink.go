@@ -1,11 +1,16 @@
-// Package logtest is the one log sink of hfgate's tests: a writer that a JSON logger writes to,
+// Package logtest is the one log sink of hfgate's tests: a writer that a logger writes to,
 // whose records a test reads or awaits. A test waits for a record to be written (Wait wakes on
-// every write), never sleeps hoping it was.
+// every write), never sleeps hoping it was. Logger gives hfgate's own logger (what users see),
+// RawLogger slog's plain JSON one (what a package logs, uncleaned).
+//
+// Records are decoded JSON, as a log shipper sees them: numbers are float64, durations
+// nanoseconds, errors their text and the level a string ("INFO", "WARN").
 package logtest
 
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -18,7 +23,8 @@ import (
 // WaitTimeout is how long Wait waits for a record before it fails the test.
 const WaitTimeout = 10 * time.Second
 
-// Sink collects JSON log lines. The zero value is not usable: call NewSink.
+// Sink collects log lines: JSON ones for Records, Wait and WaitN; any for String and WaitText.
+// The zero value is not usable: call NewSink.
 type Sink struct {
 	mu     sync.Mutex
 	buf    bytes.Buffer
@@ -32,6 +38,13 @@ func NewSink() *Sink { return &Sink{notify: make(chan struct{}, 1)} }
 // masked as in production.
 func (s *Sink) Logger(secrets ...string) *slog.Logger {
 	return logging.New(s, logging.Options{Format: "json", Level: slog.LevelDebug, Secrets: secrets})
+}
+
+// RawLogger returns slog's own JSON logger (debug level) writing to s: nothing is cleaned or
+// masked. It is for a test of what a package itself logs, byte for byte (a child's lone "\r"
+// kept), which hfgate's logger would clean away.
+func (s *Sink) RawLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(s, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // Write takes one or more whole lines.
@@ -77,36 +90,51 @@ func (s *Sink) Records(t testing.TB, msg string) []map[string]any {
 // for it to be written for up to WaitTimeout.
 func (s *Sink) Wait(t testing.TB, msg string, match func(map[string]any) bool) map[string]any {
 	t.Helper()
-	deadline := time.NewTimer(WaitTimeout)
-	defer deadline.Stop()
-	for {
+	var found map[string]any
+	s.await(t, fmt.Sprintf("no %q log record matched", msg), func() bool {
 		for _, r := range s.Records(t, msg) {
 			if match == nil || match(r) {
-				return r
+				found = r
+				return true
 			}
 		}
-		select {
-		case <-s.notify:
-		case <-deadline.C:
-			t.Fatalf("no %q log record matched within %v; log:\n%s", msg, WaitTimeout, s.String())
-		}
-	}
+		return false
+	})
+	return found
 }
 
 // WaitN returns the first n records with message msg, waiting for them to be written for up to
 // WaitTimeout.
 func (s *Sink) WaitN(t testing.TB, msg string, n int) []map[string]any {
 	t.Helper()
+	var recs []map[string]any
+	s.await(t, fmt.Sprintf("fewer than %d %q log records", n, msg), func() bool {
+		recs = s.Records(t, msg)
+		return len(recs) >= n
+	})
+	return recs[:n]
+}
+
+// WaitText waits for up to WaitTimeout until what was written contains substr, whatever the
+// format: for a text-format log (main's default), which Records cannot read.
+func (s *Sink) WaitText(t testing.TB, substr string) {
+	t.Helper()
+	s.await(t, fmt.Sprintf("the log never contained %q", substr), func() bool {
+		return strings.Contains(s.String(), substr)
+	})
+}
+
+// await calls done after every write until it reports true; after WaitTimeout it fails the
+// test with failure and the log.
+func (s *Sink) await(t testing.TB, failure string, done func() bool) {
+	t.Helper()
 	deadline := time.NewTimer(WaitTimeout)
 	defer deadline.Stop()
-	for {
-		if recs := s.Records(t, msg); len(recs) >= n {
-			return recs[:n]
-		}
+	for !done() {
 		select {
 		case <-s.notify:
 		case <-deadline.C:
-			t.Fatalf("fewer than %d %q log records within %v; log:\n%s", n, msg, WaitTimeout, s.String())
+			t.Fatalf("%s within %v; log:\n%s", failure, WaitTimeout, s.String())
 		}
 	}
 }

@@ -1,4 +1,4 @@
-"""Unit tests for build_wheel.py's version mapping (run: python3 -m unittest discover -s python)."""
+"""Unit tests for build_wheel.py's version mapping (run from the repository root: /usr/bin/python3 -m unittest discover -s python/tests)."""
 
 import os
 import sys

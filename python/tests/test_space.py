@@ -1,4 +1,4 @@
-"""Unit tests for hfgate.find_hfgate_bin and hfgate.space (run: python3 -m unittest discover -s python/tests)."""
+"""Unit tests for hfgate.find_hfgate_bin and hfgate.space (run from the repository root: /usr/bin/python3 -m unittest discover -s python/tests)."""
 
 import os
 import shutil
