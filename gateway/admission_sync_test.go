@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/clientip"
 	"github.com/hfgate/hfgate/gateway/gate"
 	"github.com/hfgate/hfgate/gateway/health"
 )
@@ -32,7 +33,7 @@ func admissionRig(t *testing.T, timeout time.Duration, next func() time.Time) *a
 // acquire returned and when.
 func waitInLine(a *admission) (<-chan error, *flight) {
 	now := time.Now()
-	f := newFlight(context.Background(), clientAddr{}, now, a.deadline(now))
+	f := newFlight(context.Background(), clientip.Client{}, now, a.deadline(now))
 	done := make(chan error, 1)
 	go func() { done <- a.acquire(f, false) }()
 	synctest.Wait()
@@ -112,11 +113,11 @@ func TestAdmissionReplayWaitsDespiteEstimate(t *testing.T) {
 		a.readiness.MarkReady()
 		a.readiness.MarkUnreachable()
 		now := time.Now()
-		first := newFlight(context.Background(), clientAddr{}, now, a.deadline(now))
+		first := newFlight(context.Background(), clientip.Client{}, now, a.deadline(now))
 		if got := outcomeOf(a.acquire(first, false)); got != gate.NotHeld {
 			t.Errorf("first attempt: %s, want %s", got, gate.NotHeld)
 		}
-		replay := newFlight(context.Background(), clientAddr{}, now, a.deadline(now))
+		replay := newFlight(context.Background(), clientip.Client{}, now, a.deadline(now))
 		if got := outcomeOf(a.acquire(replay, true)); got != gate.Timeout || replay.queued != 3*time.Second {
 			t.Errorf("replay: %s after %v, want %s at the 3s deadline", got, replay.queued, gate.Timeout)
 		}

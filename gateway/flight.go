@@ -5,6 +5,7 @@ import (
 	"net/http/httptrace"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/clientip"
 	"github.com/hfgate/hfgate/gateway/gate"
 )
 
@@ -16,10 +17,10 @@ import (
 // itself (one allocation for the record and the context value), so everything below finds it.
 type flight struct {
 	context.Context
-	client      clientAddr // resolved at arrival (resolveClient)
-	arrived     time.Time  // its place in the line in front of the upstream; a replay keeps it
-	deadline    time.Time  // the latest it may be admitted (HOLD_TIMEOUT after arrival)
-	wantsStream bool       // it asks for an event stream or a WebSocket (wantsStream)
+	client      clientip.Client // resolved at arrival (clientip.Resolve)
+	arrived     time.Time       // its place in the line in front of the upstream; a replay keeps it
+	deadline    time.Time       // the latest it may be admitted (HOLD_TIMEOUT after arrival)
+	wantsStream bool            // it asks for an event stream or a WebSocket (wantsStream)
 
 	// Written by the request's own goroutine (the handler, then RoundTrip, Transport's GotConn
 	// hook and ModifyResponse on it), read by the access log after the handler returned.
@@ -43,7 +44,7 @@ type connMark struct {
 type flightKey struct{}
 
 // newFlight returns a request's flight; use its withTrace as the request's context.
-func newFlight(parent context.Context, client clientAddr, arrived, deadline time.Time) *flight {
+func newFlight(parent context.Context, client clientip.Client, arrived, deadline time.Time) *flight {
 	f := &flight{Context: parent, client: client, arrived: arrived, deadline: deadline}
 	f.trace.GotConn = f.gotConn
 	return f

@@ -129,7 +129,7 @@ func oracleClient(peer string, xff []string, trustedPeer bool, trusted []netip.P
 			break
 		}
 		client = a.Unmap().String()
-		if !isTrustedAddr(a.Unmap(), trusted) {
+		if !trustedOracle(a.Unmap(), trusted) {
 			break
 		}
 	}
@@ -139,3 +139,13 @@ func oracleClient(peer string, xff []string, trustedPeer bool, trusted []netip.P
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// trustedOracle is the oracle's own trust check: a plain loop over the prefixes.
+func trustedOracle(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

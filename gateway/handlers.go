@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -379,29 +380,10 @@ func newStatusPage() *template.Template {
 	return template.Must(template.New("status").Parse(statusPageHTML))
 }
 
-const statusPageHTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="{{.Refresh}}">
-<link rel="icon" href="data:,">
-<title>{{if .Missing}}Settings missing{{else if .CrashLoop}}Failing to start{{else}}Starting{{end}}</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}code{background:#f3f3f3;padding:0 .2em}</style>
-</head><body><main>
-{{if .Missing}}<h1>This Space is missing settings</h1>
-<p>The service needs <code>{{.Missing}}</code>. {{.Hint}}</p>
-{{else if .CrashLoop}}<h1>This Space keeps failing to start</h1>
-<p>Its backend exited {{.CrashLoop.Exits}} times in a row before it was ready (the last time: {{.CrashLoop.LastExit}}).
-It is restarted with growing pauses, but it will most likely fail again until its code or settings are fixed.</p>
-<p>If this is your Space: the reason, such as a traceback, is in the Space's <strong>Logs</strong> tab.</p>
-<p>This page reloads by itself in {{.Refresh}} s.</p>
-{{else if eq .State "draining"}}<h1>This Space is restarting</h1>
-<p>The service is shutting down to restart. This page reloads by itself in {{.Refresh}} s.</p>
-{{else if eq .State "crashed"}}<h1>This Space is restarting</h1>
-<p>The service stopped unexpectedly and is being restarted. This page reloads by itself in {{.Refresh}} s.</p>
-{{else}}<h1>This Space is starting</h1>
-<p>The service is warming up (state: <code>{{.State}}</code>). This page reloads by itself in {{.Refresh}} s.</p>
-{{end}}</main></body></html>
-`
+// statusPageHTML is the status page's template (status.html, beside this file).
+//
+//go:embed status.html
+var statusPageHTML string
 
 // writeJSON writes v as JSON with no-store caching; HEAD gets the headers only.
 func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {

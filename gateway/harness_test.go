@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hfgate/hfgate/config"
+	"github.com/hfgate/hfgate/gateway/clientip"
 	"github.com/hfgate/hfgate/logging/logtest"
 )
 
@@ -221,7 +222,7 @@ func (u *upstream) last() *http.Request {
 // entered returns r as Gateway.ServeHTTP hands it on, with its flight (the client resolved
 // against trusted), for a test that drives the proxy alone.
 func entered(r *http.Request, trusted []netip.Prefix) *http.Request {
-	f := newFlight(r.Context(), resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], trusted), time.Now(), time.Time{})
+	f := newFlight(r.Context(), clientip.Resolve(r.RemoteAddr, r.Header["X-Forwarded-For"], trusted), time.Now(), time.Time{})
 	return r.WithContext(f.withTrace())
 }
 

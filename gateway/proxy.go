@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/clientip"
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/middleware"
 )
@@ -73,7 +74,7 @@ func newProxy(cfg proxyConfig) *proxy {
 // rewrite sets the upstream URL and the forwarding headers. Host policy: the upstream sees its
 // own host (from UPSTREAM_URL) in Host, and the client's in X-Forwarded-Host.
 //
-// X-Forwarded-For is the chain resolveClient gives: its rightmost entry is the resolved client
+// X-Forwarded-For is the chain clientip.Resolve gives: its rightmost entry is the resolved client
 // (the trusted hops to its right are dropped, and the gateway does not append the edge), so a
 // backend that trusts only its direct peer, the gateway, reports the user. X-Real-IP is that
 // same address, always set afresh. X-Forwarded-Proto/Host from a trusted peer (HF's edge, a
@@ -121,11 +122,11 @@ func (p *proxy) lastAnswer() time.Time {
 // clientOf is the request's client as resolved at its arrival (flight). A request without a
 // flight did not enter through Gateway.ServeHTTP (a unit test of the proxy alone): its client
 // is unknown, so nothing it sent is trusted and no X-Real-IP is set.
-func (p *proxy) clientOf(r *http.Request) clientAddr {
+func (p *proxy) clientOf(r *http.Request) clientip.Client {
 	if f := flightFrom(r.Context()); f != nil {
 		return f.client
 	}
-	return clientAddr{}
+	return clientip.Client{}
 }
 
 // setSingle sets h[key] to the one value v, reusing the slice already there (the outgoing

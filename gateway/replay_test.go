@@ -14,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hfgate/hfgate/gateway/clientip"
 	"github.com/hfgate/hfgate/gateway/gate"
 	"github.com/hfgate/hfgate/gateway/health"
 	"golang.org/x/sys/unix"
@@ -283,7 +284,7 @@ func TestReplayHeldUntilBack(t *testing.T) {
 		up := &staleThenRefused{back: make(chan struct{})}
 		rt, r := replayRig(up, 10*time.Second, time.Second)
 		start := time.Now()
-		f := newFlight(t.Context(), clientAddr{}, start, start.Add(10*time.Second))
+		f := newFlight(t.Context(), clientip.Client{}, start, start.Add(10*time.Second))
 		req := httptest.NewRequestWithContext(f.withTrace(), http.MethodPost, "http://up/chat", nil)
 		go func() {
 			for r.State() != health.Unavailable {
@@ -320,7 +321,7 @@ func TestReplayHeldUntilDeadline(t *testing.T) {
 				up := &staleThenRefused{back: make(chan struct{})}
 				rt, _ := replayRig(up, 3*time.Second, coldStart)
 				start := time.Now()
-				f := newFlight(t.Context(), clientAddr{}, start, start.Add(3*time.Second))
+				f := newFlight(t.Context(), clientip.Client{}, start, start.Add(3*time.Second))
 				req := httptest.NewRequestWithContext(f.withTrace(), http.MethodPost, "http://up/chat", nil)
 				if _, err := rt.RoundTrip(req); !isDialError(err) {
 					t.Fatalf("RoundTrip error %v, want the refused dial", err)

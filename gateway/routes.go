@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hfgate/hfgate/gateway/clientip"
 	"github.com/hfgate/hfgate/gateway/gate"
 	"github.com/hfgate/hfgate/gateway/health"
 	"github.com/hfgate/hfgate/middleware"
@@ -20,7 +21,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The request's record, as its context: the client is resolved and the hold deadline
 	// starts here, once, for everything below (see flight).
-	client := resolveClient(r.RemoteAddr, r.Header["X-Forwarded-For"], g.cfg.TrustedProxies)
+	client := clientip.Resolve(r.RemoteAddr, r.Header["X-Forwarded-For"], g.cfg.TrustedProxies)
 	now := g.now()
 	f := newFlight(r.Context(), client, now, g.admission.deadline(now))
 	g.echo.ServeHTTP(w, r.WithContext(f.withTrace()))

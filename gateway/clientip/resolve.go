@@ -1,11 +1,4 @@
-package gateway
-
-import (
-	"net/netip"
-	"strings"
-)
-
-// The client address: who the user is, decided once by the gateway from the direct peer and
+// Package clientip decides who sent a request: the client address, decided once by the gateway from the direct peer and
 // X-Forwarded-For, and handed to the backend as the rightmost X-Forwarded-For entry (and
 // X-Real-IP), so that a backend trusting only its own peer (uvicorn's --forwarded-allow-ips
 // 127.0.0.1) reports the user rather than the Space's edge.
@@ -28,9 +21,15 @@ import (
 // addresses unless each is switched off, plus extra ranges, where TRUSTED_PROXIES is one prefix
 // list taken as written; and an entry net.ParseIP cannot read (one with a port, an empty list
 // element, a zone) makes it answer the direct peer, dropping what the trusted hops wrote.
+package clientip
 
-// clientAddr is who sent a request, as resolved by resolveClient.
-type clientAddr struct {
+import (
+	"net/netip"
+	"strings"
+)
+
+// Client is who sent a request, as resolved by Resolve.
+type Client struct {
 	// Addr is the client's address, never IPv4-mapped and without zone. The zero Addr (invalid)
 	// when the peer's address could not be read (RemoteAddr not ip:port).
 	Addr netip.Addr
@@ -48,17 +47,17 @@ type clientAddr struct {
 // position is a byte offset in one X-Forwarded-For line.
 type position struct{ line, off int }
 
-// resolveClient resolves the client of a request from its direct peer (remoteAddr, as in
+// Resolve resolves the client of a request from its direct peer (remoteAddr, as in
 // http.Request.RemoteAddr), its X-Forwarded-For header lines (xff, in order; nil if none) and
 // the trusted prefixes. It is called once per request, where the request enters
-// (Gateway.ServeHTTP), and its answer kept on the flight for rewrite and the access log; it
+// (the gateway's ServeHTTP), and its answer kept on the request's record for the rewrite and the access log; it
 // does not allocate unless an address must be rewritten into canonical form.
-func resolveClient(remoteAddr string, xff []string, trusted []netip.Prefix) clientAddr {
+func Resolve(remoteAddr string, xff []string, trusted []netip.Prefix) Client {
 	peer, peerText, ok := parsePeer(remoteAddr)
 	if !ok {
-		return clientAddr{}
+		return Client{}
 	}
-	c := clientAddr{Addr: peer, Text: peerText, PeerTrusted: isTrustedAddr(peer, trusted)}
+	c := Client{Addr: peer, Text: peerText, PeerTrusted: isTrustedAddr(peer, trusted)}
 	if !c.PeerTrusted {
 		return c
 	}
@@ -102,7 +101,7 @@ func resolveClient(remoteAddr string, xff []string, trusted []netip.Prefix) clie
 // Chain is the X-Forwarded-For value to send upstream: the readable entries left of the client,
 // then the client, each in canonical form, separated by ", ". Its rightmost entry is always
 // Text. It is a substring of the request's own header when that already reads so (no copy).
-func (c clientAddr) Chain() string {
+func (c Client) Chain() string {
 	if c.xff == nil {
 		return c.Text // the peer itself
 	}
