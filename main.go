@@ -39,9 +39,8 @@ func main() {
 	// One P unless GOMAXPROCS says otherwise: process start-up, so it lives here, before
 	// anything runs; run logs it ("runtime" line). hfgate shares a small machine (a 2-vCPU
 	// Space) with the backend it fronts; with a second P its idle threads spin for work between
-	// requests and take CPU the backend needs (in front of uvicorn on 2 cores: ~180 instead of
-	// ~280 µs of CPU per request, and uvicorn's full rate instead of ~0.8x of it), while one P
-	// forwards ~10,000 small requests a second. docs/performance.md has the figures. No
+	// requests and take CPU the backend needs, while one P forwards far more than a Space's
+	// rates (docs/performance.md, "The hot path": one P by default, has the figures). No
 	// GODEBUG setting: schedtrace, which saved CPU, makes the runtime print to stderr outside
 	// the log format on a host up for over 24.8 days (docs/performance.md, "sysmon").
 	if _, source := gomaxprocs(os.Environ()); source == procsDefault {

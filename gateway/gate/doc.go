@@ -5,7 +5,8 @@
 // Why: a backend that is working flat out and one that is down look alike to a proxy that
 // only forwards (requests pile up inside it, its health check times out behind them, clients
 // wait until the edge cuts them at 60 s). In front of one uvicorn worker whose requests cost
-// 200 ms of CPU, 25 requests a second all wait, and more than half end in 504s. The gate
+// 200 ms of CPU, 25 requests a second all wait, far past the edge's cut (issue 19 has the
+// figures: hfgate without a gate answered 293 of 500, with 55 504s and 152 late 503s). The gate
 // keeps the line in hfgate, where it can be ordered, bounded, shown and refused from:
 //
 //   - One FIFO line, no barging: a newcomer never overtakes a waiter, even at an instant when
