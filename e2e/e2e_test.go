@@ -361,7 +361,7 @@ func testCrashRestart(t *testing.T, holdTimeout string) {
 		// Held until the restarted backend was ready, then answered by it.
 		checkChat(t, r, botReply("anyone?"))
 		g.awaitLog(ctx, 1, "held access line", func(l logLine) bool {
-			return l.msg() == "request" && l.attr("path") == "/chat" && l.attr("held") != "" && l.attr("status") == "200"
+			return l.msg() == "request" && l.attr("path") == "/chat" && l.attr("queued") != "" && l.attr("status") == "200"
 		})
 	}
 

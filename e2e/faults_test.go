@@ -517,12 +517,12 @@ kills:
 		latencies[len(latencies)/2].Round(time.Millisecond), p99.Round(time.Millisecond), latencies[len(latencies)-1].Round(time.Millisecond),
 		restarts[0].Round(time.Millisecond), restarts[len(restarts)/2].Round(time.Millisecond), restarts[len(restarts)-1].Round(time.Millisecond))
 	t.Logf("replays %d, held access lines %d", g.logs.count(func(l logLine) bool { return l.msg() == "request" && l.attr("replayed") == "true" }),
-		g.logs.count(func(l logLine) bool { return l.msg() == "request" && l.attr("held") != "" }))
+		g.logs.count(func(l logLine) bool { return l.msg() == "request" && l.attr("queued") != "" }))
 	// Where the 503s came from: held until the deadline, or answered at once in which state.
 	why := map[string]int{}
 	g.logs.count(func(l logLine) bool {
 		if l.msg() == "request" && l.attr("path") == "/chat" && l.attr("status") == "503" {
-			why["upstream="+l.attr("upstream")+" held="+strconv.FormatBool(l.attr("held") != "")]++
+			why["upstream="+l.attr("upstream")+" queued="+strconv.FormatBool(l.attr("queued") != "")]++
 		}
 		return false
 	})
