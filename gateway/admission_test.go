@@ -286,8 +286,10 @@ func TestBusyAnswers(t *testing.T) {
 	up.awaitArrival(t)
 	b := awaitResult(t, send(ctx, http.MethodPost, tg.URL+"/work", withOrigin(acceptJSON)), http.StatusServiceUnavailable)
 	checkBusyJSON(t, b, "timed_out", origin)
-	if q, ok := queuedOf(accessLine(t, tg, b)); !ok || q < 200*time.Millisecond {
-		t.Errorf("B's access line queued=%v (%v), want at least HOLD_TIMEOUT (200ms)", q, ok)
+	// Its time in line runs from its entry into the line, a moment after the arrival its
+	// deadline counts from: most of HOLD_TIMEOUT, not the 0 of an early refusal.
+	if q, ok := queuedOf(accessLine(t, tg, b)); !ok || q < 150*time.Millisecond {
+		t.Errorf("B's access line queued=%v (%v), want about HOLD_TIMEOUT (200ms)", q, ok)
 	}
 	tg.logs.Wait(t, "upstream busy: refusing requests that would wait too long", nil)
 
@@ -348,8 +350,8 @@ func TestBusyAnswers(t *testing.T) {
 	if h := metric(t, reg, "hfgate_queue_seconds", "outcome", "busy").GetHistogram(); h.GetSampleCount() != 5 || h.GetSampleSum() != 0 {
 		t.Errorf("hfgate_queue_seconds{outcome=busy} count %d sum %v, want 5 and 0", h.GetSampleCount(), h.GetSampleSum())
 	}
-	if h := metric(t, reg, "hfgate_queue_seconds", "outcome", "timed_out").GetHistogram(); h.GetSampleSum() < 0.2 {
-		t.Errorf("hfgate_queue_seconds{outcome=timed_out} sum %v, want at least HOLD_TIMEOUT (0.2)", h.GetSampleSum())
+	if h := metric(t, reg, "hfgate_queue_seconds", "outcome", "timed_out").GetHistogram(); h.GetSampleSum() < 0.15 {
+		t.Errorf("hfgate_queue_seconds{outcome=timed_out} sum %v, want about HOLD_TIMEOUT (0.2)", h.GetSampleSum())
 	}
 }
 
