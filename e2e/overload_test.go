@@ -138,49 +138,38 @@ type readyWatch struct {
 	polls  int
 	bad    []string
 	limits []int
-	done   chan struct{}
 }
 
 func watchReady(ctx context.Context, g *hfgateProc, interval time.Duration) (w *readyWatch, stop func()) {
-	w = &readyWatch{done: make(chan struct{})}
+	w = &readyWatch{}
 	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-			r, err := g.request(rctx, http.MethodGet, "/ready", "")
-			rcancel()
-			if ctx.Err() != nil {
-				return
-			}
-			var body struct {
-				Queue *struct {
-					Limit int `json:"limit"`
-				} `json:"queue"`
-			}
-			w.mu.Lock()
-			w.polls++
-			switch {
-			case err != nil:
-				w.bad = append(w.bad, err.Error())
-			case r.status != http.StatusOK || json.Unmarshal(r.body, &body) != nil || body.Queue == nil || body.Queue.Limit < 1:
-				w.bad = append(w.bad, r.String())
-			default:
-				if n := len(w.limits); n == 0 || w.limits[n-1] != body.Queue.Limit {
-					w.limits = append(w.limits, body.Queue.Limit) // the changes only
-				}
-			}
-			w.mu.Unlock()
+	done := every(ctx, interval, func() {
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		r, err := g.request(rctx, http.MethodGet, "/ready", "")
+		rcancel()
+		if ctx.Err() != nil {
+			return // stopped, not an answer
 		}
-	}()
-	return w, func() { cancel(); <-w.done }
+		var body struct {
+			Queue *struct {
+				Limit int `json:"limit"`
+			} `json:"queue"`
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.polls++
+		switch {
+		case err != nil:
+			w.bad = append(w.bad, err.Error())
+		case r.status != http.StatusOK || json.Unmarshal(r.body, &body) != nil || body.Queue == nil || body.Queue.Limit < 1:
+			w.bad = append(w.bad, r.String())
+		default:
+			if n := len(w.limits); n == 0 || w.limits[n-1] != body.Queue.Limit {
+				w.limits = append(w.limits, body.Queue.Limit) // the changes only
+			}
+		}
+	})
+	return w, func() { cancel(); <-done }
 }
 
 // percentile returns the p-th percentile (0..1) of sorted durations; 0 for none.

@@ -510,7 +510,8 @@ func TestOwnRoutesNeverQueue(t *testing.T) {
 	}
 	up.release <- struct{}{}
 	awaitResult(t, a, http.StatusOK)
-	// The slot is free again: were B still counted, this would be a second /work at the upstream.
+	// The line goes on in order: had B been left in it, it would have reached the upstream
+	// before this request.
 	awaitResult(t, send(t.Context(), http.MethodGet, tg.URL+"/echo", nil), http.StatusOK)
 	if n := up.reached.Load(); n != 1 {
 		t.Errorf("upstream saw %d /work requests, want 1 (nothing for the client that left)", n)
