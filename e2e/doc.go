@@ -25,6 +25,8 @@
 //   - faults_upstream_test.go: an upstream that misbehaves in ways uvicorn cannot be made to
 //     (fakeUpstream, a scriptable raw TCP server, lives there);
 //   - soak_test.go: a mixed load for HFGATE_SOAK, then leaks checked;
+//   - overload_test.go: one uvicorn worker (testdata/overload_app.py) offered more CPU-bound
+//     requests than it can serve, then an I/O-bound load it can serve in full;
 //   - space_test.go: the folder `make space` writes, run as a Hugging Face Space runs it, and
 //     the launcher (hfgate.space) on its own;
 //   - wheel_test.go: the files `make release` writes (binaries and wheels for Linux and macOS,
