@@ -25,6 +25,8 @@ func (g *Gate) free(s *Slot, now time.Time, completed bool) {
 	g.tickArea(now)
 	g.inflight--
 	if completed {
+		// The first estimate: the line formed without one is checked against it by dispatch.
+		g.estimated = !g.service.known()
 		g.service.add(now.Sub(s.admitted))
 	}
 }
@@ -42,6 +44,10 @@ func (g *Gate) dispatch(now time.Time) {
 		g.pace.took(w)
 		w.slot = g.admit(now, now.Sub(w.enqueued))
 		close(w.ready)
+	}
+	if g.estimated {
+		g.estimated = false
+		g.prune(now)
 	}
 	g.calm(now)
 }

@@ -149,3 +149,44 @@ func TestRefusingEpisode(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneAtFirstEstimate: waiters that joined a cold line (no estimate, so none was refused)
+// are refused at once when the first completion shows they cannot be admitted before their
+// deadlines, not each at its deadline; those that can still make it stay in line.
+func TestPruneAtFirstEstimate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate(t, Options{Limit: 1, Jitter: same})
+		s := mustAdmit(t, g, patient(time.Second))
+		line := queued(t, g, 6, func() Request { return patient(5 * time.Second) })
+		time.Sleep(2 * time.Second) // the first answer takes 2 s: one slot turns over every 2 s
+		s.FirstByte(false)
+		s.Done()
+		synctest.Wait()
+		// At 2 s the first waiter went in; the next, first in line now, expects 2 s (at 4 s,
+		// before its 5 s deadline); the one after it 4 s (at 6 s): refused now, and the rest.
+		if n := g.Snapshot().Waiting; n != 1 {
+			t.Errorf("waiting = %d, want 1", n)
+		}
+		refused := 0
+		for i, ch := range line[2:] {
+			select {
+			case r := <-ch:
+				if r.outcome() != Busy || r.err.(*Refusal).Waited != 2*time.Second {
+					t.Errorf("waiter %d: %s after %v, want busy at the first estimate (2s)", i+2, r.outcome(), r.err.(*Refusal).Waited)
+				}
+				refused++
+			default:
+				t.Errorf("waiter %d still waiting, want it refused", i+2)
+			}
+		}
+		if refused != 4 {
+			t.Errorf("%d refused, want 4", refused)
+		}
+		g.Fail(nil)
+		for _, ch := range line[:2] {
+			if r := <-ch; r.slot != nil {
+				r.slot.Done()
+			}
+		}
+	})
+}
