@@ -111,7 +111,7 @@ bench-profile: bench-build ## perf profile of hfgate at a fixed rate (PROFILE_FL
 .PHONY: bench-overload
 OVERLOAD_FLAGS ?=
 bench-overload: build bench-build ## overload side by side vs uvicorn, HAProxy, nginx (~25 min); writes docs/overload-bench.md
-	bash bench/deps.sh
+	BENCH_OVERLOAD=1 bash bench/deps.sh
 	cd bench && ../bin/hfbench overload -hfgate ../bin/hfgate -out ../docs/overload-bench.md $(OVERLOAD_FLAGS)
 
 bench-micro: ## hot-path Go microbenchmarks with -benchmem; output in bin/bench-micro.txt, for benchstat
