@@ -273,7 +273,7 @@ func (b backend) start(ctx context.Context, e *env, name string, extra ...string
 // calibrate starts a backend and measures its CPU-bound endpoint's capacity, one request at a
 // time.
 func (b backend) calibrate(ctx context.Context, e *env) (float64, time.Duration, error) {
-	up, base, err := b.start(ctx, e, "uvicorn-calibrate")
+	up, base, err := startRetrying(ctx, e, func() (*proc, string, error) { return b.start(ctx, e, "uvicorn-calibrate") })
 	if err != nil {
 		return 0, 0, err
 	}
@@ -288,17 +288,17 @@ func (b backend) calibrate(ctx context.Context, e *env) (float64, time.Duration,
 func (b backend) cell(ctx context.Context, e *env, o overloadOpts, kind endpointKind, rate float64, t overloadTarget) (overloadCell, error) {
 	c := overloadCell{kind: kind, rate: rate, target: t.key}
 	began := time.Now()
-	up, upBase, err := b.start(ctx, e, "uvicorn-"+t.key, t.backendArgs...)
+	up, upBase, err := startRetrying(ctx, e, func() (*proc, string, error) { return b.start(ctx, e, "uvicorn-"+t.key, t.backendArgs...) })
 	if err != nil {
 		return c, err
 	}
 	defer e.ps.stop(up)
-	gw, base, err := t.start(ctx, e, upBase)
-	if gw != nil {
-		defer e.ps.stop(gw)
-	}
+	gw, base, err := startRetrying(ctx, e, func() (*proc, string, error) { return t.start(ctx, e, upBase) })
 	if err != nil {
 		return c, err
+	}
+	if gw != nil {
+		defer e.ps.stop(gw)
 	}
 	c.idleRSS, _ = vmRSS(up.pid())
 
@@ -332,6 +332,29 @@ func (b backend) cell(ctx context.Context, e *env, o overloadOpts, kind endpoint
 	c.stats = summarize(outs)
 	c.wall = time.Since(began)
 	return c, nil
+}
+
+// startRetrying calls start up to three times until it succeeds, stopping what a failed
+// attempt left running. A port that freePort found free can be taken before the process binds
+// it, and the load's thousands of outgoing connections draw their local ports from the same
+// range: a start then fails with "address already in use", and a new port does it.
+func startRetrying(ctx context.Context, e *env, start func() (*proc, string, error)) (*proc, string, error) {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var p *proc
+		var base string
+		if p, base, err = start(); err == nil {
+			return p, base, nil
+		}
+		if p != nil {
+			e.ps.stop(p)
+		}
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
+		e.logf("start failed (attempt %d of 3): %v", attempt, err)
+	}
+	return nil, "", err
 }
 
 // summary is the cell in one log line.

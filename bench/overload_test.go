@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -153,5 +154,26 @@ func TestSpliceBetween(t *testing.T) {
 	raw, _ := os.ReadFile(path)
 	if want := "# Prose\n\n" + overloadBegin + "\nsecond\n" + overloadEnd + "\n"; string(raw) != want {
 		t.Errorf("got %q, want %q", raw, want)
+	}
+}
+
+func TestStartRetrying(t *testing.T) {
+	e := &env{ps: newProcs(), logf: t.Logf}
+	busy := errors.New("bind: address already in use")
+	calls := 0
+	_, base, err := startRetrying(t.Context(), e, func() (*proc, string, error) {
+		calls++
+		if calls < 3 {
+			return nil, "", busy
+		}
+		return nil, "http://127.0.0.1:1", nil
+	})
+	if err != nil || base != "http://127.0.0.1:1" || calls != 3 {
+		t.Errorf("fails twice, then starts: got %q, %v after %d calls, want the third start", base, err, calls)
+	}
+	calls = 0
+	_, _, err = startRetrying(t.Context(), e, func() (*proc, string, error) { calls++; return nil, "", busy })
+	if !errors.Is(err, busy) || calls != 3 {
+		t.Errorf("always fails: got %v after %d calls, want the error after 3", err, calls)
 	}
 }
