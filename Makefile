@@ -141,6 +141,15 @@ bench-profile: bench-build ## perf profile of hfgate at a fixed rate (PROFILE_FL
 	BENCH_PERF=1 bash bench/deps.sh
 	cd bench && ../bin/hfbench profile -out ../$(PROFILE_OUT) $(PROFILE_FLAGS)
 
+# make bench-overload OVERLOAD_FLAGS="-duration 10s": one uvicorn worker with a CPU-bound and an
+# I/O-bound endpoint, open loop at 1x-10x its measured capacity, through uvicorn alone, its
+# --limit-concurrency, HAProxy, nginx and hfgate (see bin/hfbench overload -h).
+.PHONY: bench-overload
+OVERLOAD_FLAGS ?=
+bench-overload: build bench-build ## overload side by side vs uvicorn, HAProxy, nginx (~25 min); writes docs/overload-bench.md
+	BENCH_OVERLOAD=1 bash bench/deps.sh
+	cd bench && ../bin/hfbench overload -hfgate ../bin/hfgate -out ../docs/overload-bench.md $(OVERLOAD_FLAGS)
+
 bench-micro: ## hot-path Go microbenchmarks with -benchmem; output in bin/bench-micro.txt, for benchstat
 	@mkdir -p bin
 	$(GO) test -run '^$$' -bench . -benchmem -count $(MICRO_COUNT) ./gateway/ ./middleware/ | tee bin/bench-micro.txt

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what `make bench` needs on a fresh Debian machine (wrk and the peers: Caddy, nginx,
-# HAProxy; FastAPI and uvicorn for the example backend; with BENCH_PERF=1, perf) and does nothing on a machine that has
+# HAProxy; FastAPI and uvicorn for the example backend; with BENCH_PERF=1, perf; with
+# BENCH_OVERLOAD=1, only nginx, HAProxy, FastAPI and uvicorn) and does nothing on a machine that has
 # them. Like .ci/deps: apt-get as root, or through sudo -n.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
-command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
+# make bench-overload (BENCH_OVERLOAD=1) needs neither wrk nor Caddy.
+if [ "${BENCH_OVERLOAD:-}" != 1 ]; then
+	command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+	command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
+fi
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 /usr/bin/python3 -c 'import fastapi, uvicorn' >/dev/null 2>&1 || need_apt+=(python3-fastapi python3-uvicorn)

@@ -11,6 +11,8 @@
 //	hfbench goline ADDR URL   the bare tuned httputil.ReverseProxy in front of URL
 //	hfbench profile [flags]   one gateway in front of one upstream under a paced load, profiled
 //	                          with perf record -g -p PID (no profiling endpoint in the gateway)
+//	hfbench overload [flags]  one uvicorn worker overloaded, open loop, through uvicorn alone,
+//	                          its --limit-concurrency, HAProxy, nginx and hfgate (overload.go)
 //
 // Besides the saturation rounds (wrk), it runs fixed-rate rounds with its own open-loop pacer
 // (pace.go): CPU per request at the moderate rates a Space sees.

@@ -38,9 +38,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	var code int
-	if len(os.Args) > 1 && os.Args[1] == "profile" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "profile":
 		code = runProfile(ctx, os.Args[2:], os.Stderr)
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "overload":
+		code = runOverload(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	default:
 		code = run(ctx, os.Args[1:], os.Stderr)
 	}
 	stop()

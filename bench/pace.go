@@ -47,24 +47,22 @@ type pacedResult struct {
 	firstErr                 error
 }
 
-// runPaced offers o.slots() calls of do, each at its scheduled time (at once if that time has
-// passed: an open loop catches up rather than skipping), each in its own goroutine, and waits
-// for the last to return. It uses the standard clock, so that tests run it in a testing/synctest
+// openLoop calls send for each of o.slots() requests at its scheduled time, start + o.at(i)
+// (at once if that time has passed: an open loop catches up rather than skipping), each in its
+// own goroutine, at most o.maxInFlight at once: a request whose time comes while that many are
+// outstanding is not sent and counted as missed. It returns when the last send has returned,
+// with the start time. It uses the standard clock, so that tests run it in a testing/synctest
 // bubble, on virtual time.
-func runPaced(ctx context.Context, o pacedOpts, do func(context.Context) error) pacedResult {
+func openLoop(ctx context.Context, o pacedOpts, send func(ctx context.Context, i int, due time.Time)) (sent, missed int64, start time.Time) {
 	var (
-		res  pacedResult
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, max(o.maxInFlight, 1))
-		last time.Time
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, max(o.maxInFlight, 1))
 	)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
-	start := time.Now()
-	n := o.slots()
-	for i := range n {
+	start = time.Now()
+	for i := range o.slots() {
 		due := start.Add(o.at(i))
 		if d := time.Until(due); d > 0 {
 			timer.Reset(d)
@@ -79,31 +77,45 @@ func runPaced(ctx context.Context, o pacedOpts, do func(context.Context) error) 
 		select {
 		case sem <- struct{}{}:
 		default:
-			res.missed++
+			missed++
 			continue
 		}
-		res.sent++
+		sent++
 		wg.Go(func() {
 			defer func() { <-sem }()
-			err := do(ctx)
-			done := time.Now()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				res.failed++
-				if res.firstErr == nil {
-					res.firstErr = err
-				}
-			} else {
-				res.ok++
-				res.latencies = append(res.latencies, done.Sub(due))
-			}
-			if done.After(last) {
-				last = done
-			}
+			send(ctx, i, due)
 		})
 	}
 	wg.Wait()
+	return sent, missed, start
+}
+
+// runPaced offers o.slots() calls of do through openLoop and sums up their results.
+func runPaced(ctx context.Context, o pacedOpts, do func(context.Context) error) pacedResult {
+	var (
+		res  pacedResult
+		mu   sync.Mutex
+		last time.Time
+	)
+	sent, missed, start := openLoop(ctx, o, func(ctx context.Context, _ int, due time.Time) {
+		err := do(ctx)
+		done := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			res.failed++
+			if res.firstErr == nil {
+				res.firstErr = err
+			}
+		} else {
+			res.ok++
+			res.latencies = append(res.latencies, done.Sub(due))
+		}
+		if done.After(last) {
+			last = done
+		}
+	})
+	res.sent, res.missed = sent, missed
 	end := start.Add(o.duration)
 	if last.After(end) {
 		end = last

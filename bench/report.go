@@ -17,16 +17,20 @@ const (
 
 // spliceReport replaces the text between the markers in path with md (appending both when
 // the markers are missing).
-func spliceReport(path, md string) error {
+func spliceReport(path, md string) error { return spliceBetween(path, beginMarker, endMarker, md) }
+
+// spliceBetween replaces the text between begin and end in path with md (appending both when
+// the markers are missing, creating the file when it does not exist).
+func spliceBetween(path, begin, end, md string) error {
 	raw, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	doc := string(raw)
-	block := beginMarker + "\n" + md + "\n" + endMarker
-	i, j := strings.Index(doc, beginMarker), strings.Index(doc, endMarker)
+	block := begin + "\n" + md + "\n" + end
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
 	if i >= 0 && j > i {
-		doc = doc[:i] + block + doc[j+len(endMarker):]
+		doc = doc[:i] + block + doc[j+len(end):]
 	} else {
 		doc = strings.TrimRight(doc, "\n") + "\n\n" + block + "\n"
 	}

@@ -120,6 +120,9 @@ type confData struct {
 	Dir, Name, Upstream string
 	Port, Threads       int
 	SSE                 bool
+	// The overload peers' settings (overload_targets.go): the most requests in flight to the
+	// backend, and timeouts in whole seconds.
+	Limit, QueueSeconds, UpstreamSeconds int
 }
 
 func writeConf(path, tmpl string, d confData) error {
@@ -309,14 +312,22 @@ func (e *env) startUvicorn(ctx context.Context, python, dir, name string) (*proc
 	if err := exec.Command(python, "-c", "import fastapi, uvicorn").Run(); err != nil {
 		return nil, "", fmt.Errorf("%w: %s cannot import fastapi and uvicorn", errNoUvicorn, python)
 	}
+	return e.runUvicorn(ctx, python, dir, "app:app", name, []string{"STARTUP_SECONDS=0"},
+		"--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
+}
+
+// runUvicorn starts `python -m uvicorn module` in dir on a free loopback port, with env (besides
+// PYTHONUNBUFFERED and a PATH of /usr/bin:/bin) and the extra arguments, and returns once its
+// /health answers 200. On an error the process is stopped.
+func (e *env) runUvicorn(ctx context.Context, python, dir, module, name string, env []string, extra ...string) (*proc, string, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(python, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
-		"--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
+	args := append([]string{"-m", "uvicorn", module, "--host", "127.0.0.1", "--port", fmt.Sprint(port)}, extra...)
+	cmd := exec.Command(python, args...)
 	cmd.Dir = dir
-	cmd.Env = []string{"STARTUP_SECONDS=0", "PYTHONUNBUFFERED=1", "PATH=/usr/bin:/bin"}
+	cmd.Env = append([]string{"PYTHONUNBUFFERED=1", "PATH=/usr/bin:/bin"}, env...)
 	p, err := e.ps.start(name, cmd, filepath.Join(e.dir, name+".log"))
 	if err != nil {
 		return nil, "", err
@@ -330,32 +341,12 @@ func (e *env) startUvicorn(ctx context.Context, python, dir, name string) (*proc
 }
 
 func (e *env) startNginx(ctx context.Context, upstream string, sse bool) (*target, error) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		return nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	name := "nginx"
 	if sse {
 		name = "nginx-sse"
 	}
-	if err := os.MkdirAll(filepath.Join(e.dir, name+"-tmp"), 0o777); err != nil {
-		return nil, err
-	}
-	conf := filepath.Join(e.dir, name+".conf")
-	if err := writeConf(conf, nginxConf, confData{Dir: e.dir, Name: name, Port: port, Upstream: upstream, SSE: sse}); err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "-p", e.dir, "-c", conf, "-e", filepath.Join(e.dir, name+"-error.log"), "-g", "daemon off;")
-	p, err := e.ps.start(name, cmd, filepath.Join(e.dir, name+".log"))
+	p, base, err := e.runNginx(ctx, name, nginxConf, confData{Upstream: upstream, SSE: sse})
 	if err != nil {
-		return nil, err
-	}
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitHTTP(ctx, p, base+"/health", 200, 15*time.Second); err != nil {
 		return nil, err
 	}
 	t := &target{key: name, base: base, proc: p}
@@ -369,29 +360,41 @@ func (e *env) startNginx(ctx context.Context, upstream string, sse bool) (*targe
 	return t, nil
 }
 
-func (e *env) startHAProxy(ctx context.Context, upstream string, sse bool) (*target, error) {
-	bin, err := exec.LookPath("haproxy")
+// runNginx starts nginx (from PATH) with the configuration tmpl filled from d (its Dir, Name
+// and Port set here), its files named name, and returns once it answers /health with 200.
+func (e *env) runNginx(ctx context.Context, name, tmpl string, d confData) (*proc, string, error) {
+	bin, err := exec.LookPath("nginx")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	if err := os.MkdirAll(filepath.Join(e.dir, name+"-tmp"), 0o777); err != nil {
+		return nil, "", err
+	}
+	d.Dir, d.Name, d.Port = e.dir, name, port
+	conf := filepath.Join(e.dir, name+".conf")
+	if err := writeConf(conf, tmpl, d); err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(bin, "-p", e.dir, "-c", conf, "-e", filepath.Join(e.dir, name+"-error.log"), "-g", "daemon off;")
+	p, err := e.ps.start(name, cmd, filepath.Join(e.dir, name+".log"))
+	if err != nil {
+		return nil, "", err
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	return p, base, waitHTTP(ctx, p, base+"/health", 200, 15*time.Second)
+}
+
+func (e *env) startHAProxy(ctx context.Context, upstream string, sse bool) (*target, error) {
 	name := "haproxy"
 	if sse {
 		name = "haproxy-sse"
 	}
-	conf := filepath.Join(e.dir, name+".cfg")
-	if err := writeConf(conf, haproxyConf, confData{Port: port, Upstream: upstream, SSE: sse, Threads: 2}); err != nil {
-		return nil, err
-	}
-	p, err := e.ps.start(name, exec.Command(bin, "-db", "-f", conf), filepath.Join(e.dir, name+".log"))
+	p, base, err := e.runHAProxy(ctx, name, haproxyConf, confData{Upstream: upstream, SSE: sse, Threads: 2})
 	if err != nil {
-		return nil, err
-	}
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitHTTP(ctx, p, base+"/health", 200, 15*time.Second); err != nil {
 		return nil, err
 	}
 	t := &target{key: name, base: base, proc: p}
@@ -403,6 +406,30 @@ func (e *env) startHAProxy(ctx context.Context, upstream string, sse bool) (*tar
 		t.throughput, t.sse = true, true
 	}
 	return t, nil
+}
+
+// runHAProxy starts HAProxy (from PATH) with the configuration tmpl filled from d (its Dir,
+// Name and Port set here), its files named name, and returns once it answers /health with 200.
+func (e *env) runHAProxy(ctx context.Context, name, tmpl string, d confData) (*proc, string, error) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		return nil, "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	d.Dir, d.Name, d.Port = e.dir, name, port
+	conf := filepath.Join(e.dir, name+".cfg")
+	if err := writeConf(conf, tmpl, d); err != nil {
+		return nil, "", err
+	}
+	p, err := e.ps.start(name, exec.Command(bin, "-db", "-f", conf), filepath.Join(e.dir, name+".log"))
+	if err != nil {
+		return nil, "", err
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	return p, base, waitHTTP(ctx, p, base+"/health", 200, 15*time.Second)
 }
 
 // versions returns the peers' and tools' version strings, for the report.
