@@ -534,8 +534,8 @@ func TestStatusPageWhileHeld(t *testing.T) {
 	awaitLine(t, tg, 0, 1)
 
 	page := awaitResult(t, send(t.Context(), http.MethodGet, tg.URL+"/", http.Header{"Accept": {"text/html"}}), http.StatusOK)
-	if !strings.Contains(string(page.body), "<h1>") {
-		t.Errorf("status page = %s, want the HTML page", page.body)
+	if !strings.Contains(string(page.body), "<h1>") || !strings.Contains(string(page.body), "Requests waiting for the service: 1 ") {
+		t.Errorf("status page = %s, want the HTML page showing the one request waiting", page.body)
 	}
 	awaitResult(t, send(t.Context(), http.MethodGet, tg.URL+"/healthz", nil), http.StatusOK)
 	r := awaitResult(t, send(t.Context(), http.MethodGet, tg.URL+"/ready", nil), http.StatusServiceUnavailable)

@@ -363,6 +363,7 @@ func (a *answers) writeStatusPage(w http.ResponseWriter, r *http.Request) {
 		Missing:   strings.Join(snap.Missing, ", "),
 		Hint:      setSecretsHint,
 		CrashLoop: body.CrashLoop,
+		Queue:     body.Queue,
 	})
 }
 
@@ -372,6 +373,7 @@ type statusPageData struct {
 	Missing   string
 	Hint      string
 	CrashLoop *crashLoop
+	Queue     *queueInfo // the line in front of the backend; nil = not shown
 }
 
 // newStatusPage parses the status page template. It is a constant text, so Must cannot fail
