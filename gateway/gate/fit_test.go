@@ -101,14 +101,14 @@ func TestLimiterMovesOnlyWhileBinding(t *testing.T) {
 	l := newLimiter(Options{}.withDefaults())
 	for i := range 100 {
 		n := float64(1 + i%20)
-		l.sample(n, 0.2*n, 10) // CPU-bound samples, but only 10 want in with a limit of 32
+		l.sample(n, n, 0.2*n, 10) // CPU-bound samples, but only 10 want in with a limit of 32
 	}
 	if l.value() != 32 {
 		t.Errorf("limit %d after samples while it did not bind, want 32", l.value())
 	}
 	for i := range 100 {
 		n := float64(1 + i%20)
-		l.sample(n, 0.2*n, 100)
+		l.sample(n, n, 0.2*n, 100)
 	}
 	if l.value() > 3 {
 		t.Errorf("limit %d once binding, want it down at the knee (2)", l.value())

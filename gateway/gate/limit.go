@@ -23,10 +23,22 @@ import "math"
 // It never lowers the limit to re-measure (Envoy pins it to a minimum, and sheds meanwhile):
 // the variation of concurrency the traffic and these steps produce is what the fit learns
 // from.
+//
+// Two fits read the same latencies against two measures of concurrency, because backends queue
+// in two ways. One worker that shares its CPU among the requests in it (threads, sync
+// handlers) slows each request by every one in flight during its life: fit is against the
+// average number in flight over the request's life. One that serves its requests one at a time
+// in arrival order (CPU work inside an async handler blocks the event loop) slows a request
+// only by those ahead of it, and the requests behind it, in flight too, make the life average
+// fall while latency rises: admitted is against the number in flight when the request was
+// admitted. Each reads the other kind of backend as "no knee" at worst, so the limit takes the
+// lower knee: it comes down when either fit is sure the knee is below it, and lets more in
+// only when both are sure it is above. (An I/O-bound backend shows no knee in either.)
 type limiter struct {
 	lo, hi    float64
 	limit     float64
-	fit       fit
+	fit       fit  // latency against the average concurrency over each request's life
+	admitted  fit  // latency against the concurrency at each request's admission
 	congested bool // the samples have put the knee below the limit at least once
 }
 
@@ -38,11 +50,13 @@ func newLimiter(o Options) *limiter {
 	return &limiter{lo: float64(o.MinLimit), hi: float64(o.MaxLimit), limit: float64(o.InitialLimit)}
 }
 
-// sample records one latency sample: r seconds to the first byte at average concurrency n.
-// demand is the number of requests in flight or waiting when it came.
-func (l *limiter) sample(n, r float64, demand int) {
+// sample records one latency sample: r seconds to the first byte at average concurrency n over
+// its life, ahead in flight at its admission (itself included). demand is the number of
+// requests in flight or waiting when it came.
+func (l *limiter) sample(n, ahead, r float64, demand int) {
 	l.fit.add(n, r)
-	lo, hi := l.fit.knees()
+	l.admitted.add(ahead, r)
+	lo, hi := l.knees()
 	switch want := float64(demand); {
 	case want <= l.limit:
 		// Not binding.
@@ -53,12 +67,21 @@ func (l *limiter) sample(n, r float64, demand int) {
 		l.limit = max(l.limit+1, min(lo, want))
 	case !l.congested:
 		l.limit = min(l.limit+1, hi)
-	case l.limit > 2*l.fit.guess():
+	case l.limit > 2*min(l.fit.guess(), l.admitted.guess()):
 		l.limit -= step
 	default:
 		l.limit = min(l.limit+step, hi)
 	}
 	l.limit = min(max(l.limit, l.lo), l.hi)
+}
+
+// knees is the range the knee is in, the lower of the two fits': the upper bound is the lower
+// of theirs (either sure it is below is enough), the lower bound too (both must be sure it is
+// above).
+func (l *limiter) knees() (lo, hi float64) {
+	lo1, hi1 := l.fit.knees()
+	lo2, hi2 := l.admitted.knees()
+	return min(lo1, lo2), min(hi1, hi2)
 }
 
 // expect is the latency the fit expects at concurrency n, in seconds (0 without a fit).

@@ -12,7 +12,7 @@ func (g *Gate) admit(now time.Time, waited time.Duration) *Slot {
 	g.tickArea(now)
 	g.inflight++
 	g.episode.admitted++
-	return &Slot{g: g, admitted: now, area0: g.area, waited: waited}
+	return &Slot{g: g, admitted: now, area0: g.area, ahead: g.inflight, waited: waited}
 }
 
 // free gives s's slot back; completed says the backend answered, so the time the slot was held

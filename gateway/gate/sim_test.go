@@ -18,6 +18,7 @@ import (
 // n·w with n in it.
 type cpu struct {
 	arrive chan *job
+	fifo   bool // one request at a time in arrival order (CPU work inside an async handler)
 }
 
 type job struct {
@@ -27,6 +28,15 @@ type job struct {
 
 func newCPU(ctx context.Context) *cpu {
 	c := &cpu{arrive: make(chan *job)}
+	go c.run(ctx)
+	return c
+}
+
+// newFIFO is a worker that serves one request at a time, in arrival order: a handler that
+// burns its CPU inside an async function blocks uvicorn's event loop, and the requests behind
+// it wait their turn.
+func newFIFO(ctx context.Context) *cpu {
+	c := &cpu{arrive: make(chan *job), fifo: true}
 	go c.run(ctx)
 	return c
 }
@@ -43,7 +53,12 @@ func (c *cpu) run(ctx context.Context) {
 	last := time.Now()
 	for {
 		now := time.Now()
-		if n := len(jobs); n > 0 {
+		if n := len(jobs); n > 0 && c.fifo {
+			if jobs[0].left -= now.Sub(last).Seconds(); jobs[0].left <= 1e-6 {
+				close(jobs[0].done)
+				jobs = jobs[1:]
+			}
+		} else if n > 0 {
 			share := now.Sub(last).Seconds() / float64(n)
 			jobs = slices.DeleteFunc(jobs, func(j *job) bool {
 				j.left -= share
@@ -56,7 +71,9 @@ func (c *cpu) run(ctx context.Context) {
 		}
 		last = now
 		var next <-chan time.Time
-		if n := len(jobs); n > 0 {
+		if n := len(jobs); n > 0 && c.fifo {
+			next = time.After(time.Duration(math.Ceil(jobs[0].left * 1e9)))
+		} else if n > 0 {
 			least := slices.MinFunc(jobs, func(a, b *job) int { return cmpf(a.left, b.left) }).left
 			next = time.After(time.Duration(math.Ceil(least * float64(n) * 1e9)))
 		}

@@ -77,6 +77,29 @@ func TestSimCPUBound(t *testing.T) {
 	})
 }
 
+// TestSimCPUBoundFIFO is TestSimCPUBound with a worker that serves one request at a time in
+// arrival order (CPU work inside an async handler blocks uvicorn's event loop). Read against
+// the average concurrency over each request's life alone, its latencies showed no knee and the
+// limit grew (15-19 here; in make bench-overload requests waited 55 s inside uvicorn): the
+// fit against the concurrency at admission sees it.
+func TestSimCPUBoundFIFO(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := simGate(t, Options{})
+		r := load(t, g, newFIFO(t.Context()), 25, 30*time.Second, func(time.Duration) kind { return cpuBound })
+		report(t, "fifo cpu-bound", r)
+		checkLimits(t, r, 10*time.Second, 60*time.Second, 1, 4)
+		if len(r.ok) < 150 || r.cutOff != 0 {
+			t.Errorf("%d answered, %d cut off at 60 s; want at least 150 (capacity) and none cut", len(r.ok), r.cutOff)
+		}
+		if n, fast := r.refusals(time.Second); fast < n*85/100 {
+			t.Errorf("%d of %d refusals within 1 s, want at least 85%%", fast, n)
+		}
+		if p99 := quantile(r.ok, 0.99); p99 > 12*time.Second {
+			t.Errorf("p99 of the answered %v, want at most the 10 s wait plus service", p99)
+		}
+	})
+}
+
 func TestSimIOBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := simGate(t, Options{})

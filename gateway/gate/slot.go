@@ -14,6 +14,7 @@ type Slot struct {
 	g        *Gate
 	admitted time.Time
 	area0    float64       // the gate's area at admission
+	ahead    int           // requests in flight at admission, itself included
 	waited   time.Duration // time in line
 
 	// Under g.mu.
@@ -83,7 +84,7 @@ func (g *Gate) sample(s *Slot, now time.Time, censored bool) {
 	if censored && dt <= g.limiter.expect(n) {
 		return
 	}
-	g.limiter.sample(n, dt, g.inflight+len(g.line))
+	g.limiter.sample(n, float64(s.ahead), dt, g.inflight+len(g.line))
 }
 
 // Done ends the request: its slot, if it still holds one, is given back, and the next in line
