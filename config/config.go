@@ -267,6 +267,20 @@ func Load(environ map[string]string) (Config, error) {
 // Fields that failed to parse are skipped: they already have a problem.
 func (c *Config) check(raw map[string]string, ps *problems) {
 	c.Warnings = []Warning{}
+	c.checkAddr(raw, ps)
+	c.checkUpstream(ps)
+	c.checkCORS(ps)
+	// env applies the default to a set-but-empty variable; for
+	// TRUSTED_PROXIES empty is a choice of its own.
+	if v, ok := raw["TRUSTED_PROXIES"]; ok && v == "" {
+		c.TrustedProxies = []netip.Prefix{}
+	}
+	c.checkRest(raw, ps)
+}
+
+// checkAddr checks PORT and HOST, and GRADIO_SERVER_PORT and GRADIO_SERVER_NAME, which
+// override them (an overridden value that is bad or different is only a warning).
+func (c *Config) checkAddr(raw map[string]string, ps *problems) {
 	c.PortSource = SourceDefault
 	if raw["PORT"] != "" {
 		c.PortSource = SourcePort
@@ -298,7 +312,10 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 		}
 		c.Host = s
 	}
+}
 
+// checkUpstream checks the UPSTREAM_* variables and REQUIRED_ENV.
+func (c *Config) checkUpstream(ps *problems) {
 	if c.UpstreamURL == nil && !ps.has("UPSTREAM_URL") {
 		ps.add("UPSTREAM_URL", "must be set") // unreachable with the default; kept so nil never escapes
 	}
@@ -315,7 +332,10 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 		ps.addErr("REQUIRED_ENV", err)
 		c.RequiredEnv = nonNil(names)
 	}
+}
 
+// checkCORS checks the CORS_* variables together (credentials rule out a wildcard origin).
+func (c *Config) checkCORS(ps *problems) {
 	if !ps.has("CORS_ALLOW_ORIGINS") {
 		origins, err := parseOrigins(c.CORSAllowOrigins)
 		ps.addErr("CORS_ALLOW_ORIGINS", err)
@@ -331,13 +351,10 @@ func (c *Config) check(raw map[string]string, ps *problems) {
 	if !ps.has("CORS_MAX_AGE") && (c.CORSMaxAge < 0 || c.CORSMaxAge > 86400) {
 		ps.add("CORS_MAX_AGE", parseProblem("CORS_MAX_AGE"))
 	}
+}
 
-	// env applies the default to a set-but-empty variable; for
-	// TRUSTED_PROXIES empty is a choice of its own.
-	if v, ok := raw["TRUSTED_PROXIES"]; ok && v == "" {
-		c.TrustedProxies = []netip.Prefix{}
-	}
-
+// checkRest checks the logs, the timeouts, the line's bounds and METRICS_ADDR.
+func (c *Config) checkRest(raw map[string]string, ps *problems) {
 	// slog.Level's own parser also takes forms such as "info+2"; accept
 	// only the four names.
 	if !ps.has("LOG_LEVEL") {
