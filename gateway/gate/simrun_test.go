@@ -57,23 +57,7 @@ func checkLimits(t *testing.T, r *run, a, b time.Duration, lo, hi int) {
 
 func TestSimCPUBound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := simGate(t, Options{})
-		r := load(t, g, newCPU(t.Context()), 25, 30*time.Second, func(time.Duration) kind { return cpuBound })
-		report(t, "cpu-bound", r)
-		checkLimits(t, r, 0, 60*time.Second, 1, 1000)
-		checkLimits(t, r, 10*time.Second, 60*time.Second, 1, 4) // converged within seconds
-		// Goodput is the backend's capacity: 5 a second over the 30 s, and the line it had.
-		if len(r.ok) < 150 || r.cutOff != 0 {
-			t.Errorf("%d answered, %d cut off at 60 s; want at least 150 (capacity) and none cut", len(r.ok), r.cutOff)
-		}
-		// Refused early: at once when the estimate says so; only those that came before
-		// the first completion (no estimate yet) waited out their 10 s.
-		if n, fast := r.refusals(time.Second); fast < n*85/100 {
-			t.Errorf("%d of %d refusals within 1 s, want at least 85%%", fast, n)
-		}
-		if p99 := quantile(r.ok, 0.99); p99 > 12*time.Second {
-			t.Errorf("p99 of the answered %v, want at most the 10 s wait plus service", p99)
-		}
+		checkCPUBound(t, "cpu-bound", load(t, simGate(t, Options{}), newCPU(t.Context()), 25, 30*time.Second, func(time.Duration) kind { return cpuBound }))
 	})
 }
 
@@ -84,20 +68,29 @@ func TestSimCPUBound(t *testing.T) {
 // fit against the concurrency at admission sees it.
 func TestSimCPUBoundFIFO(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := simGate(t, Options{})
-		r := load(t, g, newFIFO(t.Context()), 25, 30*time.Second, func(time.Duration) kind { return cpuBound })
-		report(t, "fifo cpu-bound", r)
-		checkLimits(t, r, 10*time.Second, 60*time.Second, 1, 4)
-		if len(r.ok) < 150 || r.cutOff != 0 {
-			t.Errorf("%d answered, %d cut off at 60 s; want at least 150 (capacity) and none cut", len(r.ok), r.cutOff)
-		}
-		if n, fast := r.refusals(time.Second); fast < n*85/100 {
-			t.Errorf("%d of %d refusals within 1 s, want at least 85%%", fast, n)
-		}
-		if p99 := quantile(r.ok, 0.99); p99 > 12*time.Second {
-			t.Errorf("p99 of the answered %v, want at most the 10 s wait plus service", p99)
-		}
+		checkCPUBound(t, "fifo cpu-bound", load(t, simGate(t, Options{}), newFIFO(t.Context()), 25, 30*time.Second, func(time.Duration) kind { return cpuBound }))
 	})
+}
+
+// checkCPUBound checks a CPU-bound load of 25 a second for 30 s against one worker of 5 a
+// second: the limit converged within seconds, goodput is the capacity, refusals come early.
+func checkCPUBound(t *testing.T, name string, r *run) {
+	t.Helper()
+	report(t, name, r)
+	checkLimits(t, r, 0, 60*time.Second, 1, 1000)
+	checkLimits(t, r, 10*time.Second, 60*time.Second, 1, 4) // converged within seconds
+	// Goodput is the backend's capacity: 5 a second over the 30 s, and the line it had.
+	if len(r.ok) < 150 || r.cutOff != 0 {
+		t.Errorf("%d answered, %d cut off at 60 s; want at least 150 (capacity) and none cut", len(r.ok), r.cutOff)
+	}
+	// Refused early: at once when the estimate says so; only those that came before the
+	// first completion (no estimate yet) waited.
+	if n, fast := r.refusals(time.Second); fast < n*85/100 {
+		t.Errorf("%d of %d refusals within 1 s, want at least 85%%", fast, n)
+	}
+	if p99 := quantile(r.ok, 0.99); p99 > 12*time.Second {
+		t.Errorf("p99 of the answered %v, want at most the 10 s wait plus service", p99)
+	}
 }
 
 func TestSimIOBound(t *testing.T) {
